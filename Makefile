@@ -1,0 +1,46 @@
+# lite-malloc build.  `make` builds both libraries; `make test` runs the test suite.
+# CONFIG passes configuration defines, e.g. make CONFIG="-DLITE_MALLOC_ENGINES_COUNT=4".
+CXX      ?= g++
+CC       ?= gcc
+OPT      ?= -O2
+CONFIG   ?=
+PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
+INCDIR   ?= $(PREFIX)/include
+
+# The allocator is C++ without exceptions or RTTI: nothing in it throws, and the shared
+# library must not drag libstdc++ into every process it is preloaded into.
+LIBFLAGS = -std=c++17 $(OPT) -g -fPIC -fno-exceptions -fno-rtti -fno-plt \
+           -fvisibility=hidden -ftls-model=initial-exec -Wall -Wextra $(CONFIG)
+
+LIBS = liblite-malloc-static.a liblite-malloc-shared.so
+
+all: $(LIBS)
+
+# Shared library: defines malloc & co. (and operator new) so it interposes the C library.
+liblite-malloc-shared.so: lite-malloc.cpp lite-malloc.h
+	$(CXX) $(LIBFLAGS) -DLITE_MALLOC_BUILD=1 -c lite-malloc.cpp -o lite-malloc-shared.o
+	$(CC) -shared -Wl,-soname,liblite-malloc-shared.so -Wl,-z,now -o $@ lite-malloc-shared.o
+
+# Static library: defines __wrap_malloc & co. for -Wl,--wrap (and --defsym).  operator new
+# lives in its own member so that C programs linking the archive never need libstdc++.
+liblite-malloc-static.a: lite-malloc.cpp lite-malloc.h
+	$(CXX) $(LIBFLAGS) -DLITE_MALLOC_BUILD=2 -c lite-malloc.cpp -o lite-malloc-wrap.o
+	$(CXX) $(LIBFLAGS) -fexceptions -DLITE_MALLOC_BUILD=3 -c lite-malloc.cpp -o lite-malloc-cxx.o
+	rm -f $@ && ar rcs $@ lite-malloc-wrap.o lite-malloc-cxx.o
+
+test: all
+	bash tests/run.sh
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 644 liblite-malloc-static.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 liblite-malloc-shared.so $(DESTDIR)$(LIBDIR)/
+	install -m 644 lite-malloc.h lite-hooks.h lite-malloc.cpp $(DESTDIR)$(INCDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    lite-malloc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lite-malloc.pc
+
+clean:
+	rm -rf *.o $(LIBS) tests/build
+
+.PHONY: all test install clean

@@ -1,0 +1,102 @@
+/*
+ * lite-malloc: a lock-free drop-in malloc for multi-threaded servers on x86_64 Linux.
+ *
+ * This header is the public, prefixed API (usable from C and C++) and documents the
+ * compile-time configuration.  The prefixed functions work in every way of linking
+ * lite-malloc in, including a program that keeps the system malloc for everything else.
+ *
+ * Copyright (C) 2026 the lite-malloc authors.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ */
+#ifndef LITE_MALLOC_H
+#define LITE_MALLOC_H
+
+#include <stddef.h>
+
+/* ---------------------------------------------------------------------------------------
+ * Configuration (compile-time defines; pass -DNAME=VALUE when building lite-malloc.cpp).
+ *
+ * LITE_MALLOC_SUPERBLOCK_CACHE_SIZE (default 32)
+ *     Requests up to this many 4 KiB pages (128 KiB by default) that are too big to be
+ *     small blocks are served from page-granular spans, and freed spans are cached per
+ *     page count so that medium sizes never go to the OS.  Anything larger is mapped
+ *     directly (with a small cache of recently freed mappings).  Range 4..255.
+ *
+ * LITE_MALLOC_MINIBLOCK_CACHE_SIZE (default 1024)
+ *     Requests up to this many 8-byte units (8 KiB by default) are small blocks: no header,
+ *     tight size classes, carved from per-thread superblocks.  Range 2..8192, and at most
+ *     half of the medium limit above.
+ *
+ * LITE_MALLOC_ENGINES_COUNT (default 32)
+ *     Number of shared pools ("engines") that hold empty superblocks for reuse by any
+ *     thread and any size class.  More engines spread contention on the pools.  Range 1..1024.
+ *
+ * LITE_MALLOC_USE_PERTHREAD_ENGINES (default 1)
+ *     1: each thread's heap is pinned to one engine and takes from the others only when
+ *        its own is empty.  0: a thread picks engines round-robin each time it needs a
+ *        superblock.  Blocks themselves always come from the calling thread's own heap.
+ *
+ * LITE_MALLOC_MIN_ALIGN (default 16)
+ *     16 honours the x86_64 ABI (every block of 16 bytes or more is 16-byte aligned).
+ *     8 packs blocks of 8, 24, 40... bytes densely, as the original lite-malloc did; it is
+ *     faster to exhaust less memory but breaks code that uses SSE loads or
+ *     alignas(16) types on heap memory.  Use 8 only if you know your program.
+ *
+ * LITE_MALLOC_RETAIN_MB (default 64)
+ *     Fully free superblocks and spans beyond this many MiB are given back to the OS
+ *     (madvise, the mapping stays).  -1 keeps everything (the original behaviour).
+ * --------------------------------------------------------------------------------------- */
+#ifndef LITE_MALLOC_SUPERBLOCK_CACHE_SIZE
+#define LITE_MALLOC_SUPERBLOCK_CACHE_SIZE 32
+#endif
+#ifndef LITE_MALLOC_MINIBLOCK_CACHE_SIZE
+#define LITE_MALLOC_MINIBLOCK_CACHE_SIZE 1024
+#endif
+#ifndef LITE_MALLOC_ENGINES_COUNT
+#define LITE_MALLOC_ENGINES_COUNT 32
+#endif
+#ifndef LITE_MALLOC_USE_PERTHREAD_ENGINES
+#define LITE_MALLOC_USE_PERTHREAD_ENGINES 1
+#endif
+#ifndef LITE_MALLOC_MIN_ALIGN
+#define LITE_MALLOC_MIN_ALIGN 16
+#endif
+#ifndef LITE_MALLOC_RETAIN_MB
+#define LITE_MALLOC_RETAIN_MB 64
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Counters reported by lite_stats().  All figures are bytes. */
+struct lite_malloc_stats {
+    size_t bytes_mapped;   /* committed from the OS: arenas in use, large mappings, metadata */
+    size_t bytes_in_use;   /* handed to the program and not yet freed (block sizes) */
+    size_t bytes_cached;   /* free memory kept for reuse and still backed by RAM */
+    size_t bytes_released; /* free memory kept mapped but given back to the OS (madvise) */
+    size_t large_in_use;   /* part of bytes_in_use served by direct mappings */
+    size_t superblocks;    /* superblocks carved from the arenas so far */
+    size_t threads;        /* heaps created (threads that allocated) so far */
+    size_t reserved[9];    /* room to grow without breaking the ABI */
+};
+
+void  *lite_malloc(size_t size);
+void   lite_free(void *ptr);
+void  *lite_calloc(size_t count, size_t size);
+void  *lite_realloc(void *ptr, size_t size);
+void  *lite_aligned_alloc(size_t alignment, size_t size);
+int    lite_posix_memalign(void **out, size_t alignment, size_t size);
+size_t lite_usable_size(const void *ptr);
+/* 1 when ptr lies inside a block lite-malloc handed out and has not taken back into a
+ * pool or returned to the OS; 0 for anything else (stack, static data, other allocators). */
+int    lite_owns(const void *ptr);
+void   lite_stats(struct lite_malloc_stats *out);
+/* Give cached free memory back to the OS; returns 1 if anything was released. */
+int    lite_trim(size_t pad);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LITE_MALLOC_H */
