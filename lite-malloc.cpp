@@ -1,0 +1,1531 @@
+/*
+ * lite-malloc: a lock-free drop-in malloc for multi-threaded servers on x86_64 Linux.
+ * Copyright (C) 2026 the lite-malloc authors.
+ * SPDX-License-Identifier: LGPL-3.0-or-later
+ *
+ * How it works, in one paragraph.  Memory comes from large reserved arenas, carved into
+ * superblocks aligned to their size, so the metadata of any block is found by masking its
+ * address.  Each thread owns a heap: for every size class a list of superblocks, the first
+ * of which serves malloc from a plain free list with no atomic instruction.  A free by the
+ * owning thread pushes onto that list; a free by any other thread is a CAS push onto the
+ * superblock's remote list, which the owner takes in one exchange when its free list runs
+ * dry.  Full superblocks are not tracked at all: their owner lets go of them, and the first
+ * remote free that lands on one puts it up for adoption.  Empty superblocks go to shared
+ * pools ("engines") from which any thread and any size class reuse them.  Sizes above the
+ * small limit are page-granular spans inside span-host superblocks, cached per page count;
+ * above the medium limit, blocks are mapped directly.  No lock is taken anywhere.
+ *
+ * Sections, in layer order:
+ *   1. configuration          5. size classes
+ *   2. OS calls               6. superblocks: pools, adoption, remote frees
+ *   3. lock-free primitives   7. per-thread heaps and the three engines (small/medium/large)
+ *   4. address space          8. entry points
+ */
+#include "lite-malloc.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <atomic>
+#include <new>
+
+#if !defined(__x86_64__) || !defined(__linux__)
+#error "lite-malloc supports x86_64 Linux only"
+#endif
+
+/* LITE_MALLOC_BUILD selects which entry points this compilation defines:
+ *   0  the prefixed lite_* API only (tests, sanitizers, programs keeping the system malloc)
+ *   1  shared library: malloc & co. and operator new/delete (libstdc++ referenced weakly)
+ *   2  static library member: __wrap_malloc & co. for -Wl,--wrap / --defsym
+ *   3  static library member: operator new/delete only, calling the lite_* API
+ *   4  lite-hooks.h: malloc & co. and operator new/delete, compiled into the program   */
+#ifndef LITE_MALLOC_BUILD
+#define LITE_MALLOC_BUILD 0
+#endif
+#define LITE_API extern "C" __attribute__((visibility("default")))
+#define LITE_CXX_API __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NOINLINE __attribute__((noinline))
+#define COLD __attribute__((noinline, cold))
+
+#if LITE_MALLOC_BUILD != 3 /* everything but the operator-only member */
+
+namespace {
+
+/* ===================================================================================== *
+ * 1. Configuration: every derived constant in one place.
+ * ===================================================================================== */
+constexpr size_t kPage = 4096;
+constexpr size_t kGrain = LITE_MALLOC_MIN_ALIGN;             // block spacing and alignment
+static_assert(kGrain == 8 || kGrain == 16, "LITE_MALLOC_MIN_ALIGN must be 8 or 16");
+constexpr size_t kSmallMax =                                   // largest small block
+    (size_t(LITE_MALLOC_MINIBLOCK_CACHE_SIZE) * 8 + kGrain - 1) / kGrain * kGrain;
+constexpr size_t kMediumPages = LITE_MALLOC_SUPERBLOCK_CACHE_SIZE;
+constexpr size_t kMediumMax = kMediumPages * kPage;           // largest medium block
+static_assert(kMediumPages >= 4 && kMediumPages <= 255, "SUPERBLOCK_CACHE_SIZE: 4..255");
+static_assert(kSmallMax >= 16 && kSmallMax * 2 <= kMediumMax, "MINIBLOCK_CACHE_SIZE too big");
+static_assert(LITE_MALLOC_ENGINES_COUNT >= 1 && LITE_MALLOC_ENGINES_COUNT <= 1024, "ENGINES");
+
+constexpr unsigned log2_ceil(size_t n) { unsigned s = 0; while ((size_t(1) << s) < n) s++; return s; }
+/* A superblock must hold the largest medium span plus its host header page(s).  256 KiB
+ * keeps the tail waste of the biggest small classes near 3% (see the class table). */
+constexpr unsigned kSbShift = log2_ceil((kMediumPages + 2) * kPage) > 18
+                                  ? log2_ceil((kMediumPages + 2) * kPage) : 18;
+constexpr size_t kSbSize = size_t(1) << kSbShift;
+constexpr size_t kSbPages = kSbSize / kPage;
+constexpr size_t kSbHeader = 128;                             // small superblock header
+constexpr size_t kChunk = kSbSize > (4u << 20) ? kSbSize : (4u << 20);  // commit step
+constexpr size_t kArenaMax = size_t(64) << 30;                // first reservation tried
+constexpr size_t kMaxRequest = size_t(1) << 46;               // above: ENOMEM at once
+constexpr size_t kExtendBytes = 4096;                         // fresh blocks threaded at once
+constexpr size_t kLargeCacheSlots = 16;
+constexpr size_t kLargeCacheMax = size_t(128) << 20;          // bytes of mappings kept
+constexpr size_t kLargeCacheEntry = size_t(32) << 20;         // largest mapping kept
+constexpr long kRetainBytes = LITE_MALLOC_RETAIN_MB < 0 ? -1 : long(LITE_MALLOC_RETAIN_MB) << 20;
+constexpr unsigned kEngines = LITE_MALLOC_ENGINES_COUNT;
+
+/* ===================================================================================== *
+ * 2. OS calls: raw system calls, so the malloc/free paths never re-enter the C library.
+ * ===================================================================================== */
+inline long syscall6(long n, long a, long b, long c, long d, long e, long f) {
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+inline bool sys_failed(long r) { return r < 0 && r > -4096; }
+
+void *os_map(void *hint, size_t len, int prot, int flags) {
+    long r = syscall6(SYS_mmap, long(hint), long(len), prot, flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return sys_failed(r) ? nullptr : reinterpret_cast<void *>(r);
+}
+void os_unmap(void *p, size_t len) { if (len) syscall6(SYS_munmap, long(p), long(len), 0, 0, 0, 0); }
+bool os_protect(void *p, size_t len, int prot) {
+    return !sys_failed(syscall6(SYS_mprotect, long(p), long(len), prot, 0, 0, 0));
+}
+void os_advise(void *p, size_t len, int advice) {
+    if (len) syscall6(SYS_madvise, long(p), long(len), advice, 0, 0, 0);
+}
+void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
+    long r = syscall6(SYS_mremap, long(old), long(old_len), long(len), flags, long(to), 0);
+    return sys_failed(r) ? nullptr : reinterpret_cast<void *>(r);
+}
+void os_write(const char *s, size_t n) { syscall6(SYS_write, 2, long(s), long(n), 0, 0, 0); }
+
+/* Heap corruption: one line naming lite-malloc, the operation and the pointer, then abort. */
+COLD void fatal(const char *op, const char *what, const void *p) {
+    char buf[160];
+    size_t n = 0;
+    auto put = [&](const char *s) { while (*s && n < sizeof buf - 20) buf[n++] = *s++; };
+    put("lite-malloc: "); put(op); put("(): "); put(what); put(" 0x");
+    uintptr_t v = uintptr_t(p);
+    char hex[16];
+    int h = 0;
+    do { hex[h++] = "0123456789abcdef"[v & 15]; v >>= 4; } while (v);
+    while (h) buf[n++] = hex[--h];
+    buf[n++] = '\n';
+    os_write(buf, n);
+    abort();
+}
+
+inline size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+inline bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
+inline void set_enomem() { errno = ENOMEM; }
+
+/* ===================================================================================== *
+ * 3. Lock-free primitives.  A Treiber stack whose head carries a full 64-bit version tag
+ *    next to the pointer, swapped together by cmpxchg16b, so a node popped and pushed
+ *    back between our read and our CAS (ABA) can never be mistaken for the old head.
+ *    Nodes are never unmapped, so reading a stale node's link is always safe.
+ * ===================================================================================== */
+struct alignas(16) Tagged {
+    uintptr_t ptr;
+    uint64_t tag;
+};
+
+inline bool cas_tagged(Tagged *where, Tagged &expected, Tagged desired) {
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LITE_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(LITE_TSAN)
+    unsigned __int128 exp = (unsigned __int128)expected.tag << 64 | expected.ptr;
+    unsigned __int128 des = (unsigned __int128)desired.tag << 64 | desired.ptr;
+    bool ok = __atomic_compare_exchange_n(reinterpret_cast<unsigned __int128 *>(where), &exp, des,
+                                          false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    expected.ptr = uintptr_t(exp);
+    expected.tag = uint64_t(exp >> 64);
+    return ok;
+#else
+    bool ok;
+    __asm__ volatile("lock cmpxchg16b %1"
+                     : "=@ccz"(ok), "+m"(*where), "+a"(expected.ptr), "+d"(expected.tag)
+                     : "b"(desired.ptr), "c"(desired.tag)
+                     : "memory");
+    return ok;
+#endif
+}
+
+inline Tagged load_tagged(Tagged *where) {  // torn reads are fine: the CAS validates both
+    Tagged t;
+    t.tag = __atomic_load_n(&where->tag, __ATOMIC_ACQUIRE);
+    t.ptr = __atomic_load_n(&where->ptr, __ATOMIC_ACQUIRE);
+    return t;
+}
+
+/* LinkOf(node) returns the atomic word that holds a node's successor. */
+template <class LinkOf>
+struct TaggedStack {
+    Tagged top{0, 0};
+
+    void push(uintptr_t node) {
+        Tagged old = load_tagged(&top);
+        for (;;) {
+            LinkOf()(node).store(old.ptr, std::memory_order_relaxed);
+            if (cas_tagged(&top, old, Tagged{node, old.tag + 1})) return;
+        }
+    }
+    uintptr_t pop() {
+        Tagged old = load_tagged(&top);
+        for (;;) {
+            if (!old.ptr) return 0;
+            uintptr_t next = LinkOf()(old.ptr).load(std::memory_order_relaxed);
+            if (cas_tagged(&top, old, Tagged{next, old.tag + 1})) return old.ptr;
+        }
+    }
+    bool empty() const { return __atomic_load_n(&top.ptr, __ATOMIC_RELAXED) == 0; }
+};
+
+/* Statistics counters: relaxed atomics touched on slow paths only. */
+struct Counter {
+    std::atomic<long> v{0};
+    void add(long d) { v.fetch_add(d, std::memory_order_relaxed); }
+    long get() const { return v.load(std::memory_order_relaxed); }
+};
+
+/* ===================================================================================== *
+ * 4. Address space.
+ *    - Metadata (heaps, ownership-map leaves, arena records) comes from a bump allocator
+ *      over small private mappings and is never freed, so any stale pointer stays valid.
+ *    - Arenas are large PROT_NONE reservations (no commit charge, one mapping each),
+ *      made read-write in 4 MiB steps as superblocks are carved, so that a heap of many
+ *      GiB stays a handful of mappings.  If a reservation fails (ulimit -v, no overcommit)
+ *      we halve it and try again.
+ *    - The ownership map answers "is this pointer ours?" in O(1) without touching the
+ *      pointer's memory: one bit per superblock-sized slot of the address space, in a
+ *      two-level table (1 GiB per leaf).
+ * ===================================================================================== */
+struct MetaPool { Tagged bump{0, 0}; } g_meta;  // ptr = next free byte, tag = end of chunk
+Counter g_meta_bytes;
+
+void *meta_alloc(size_t size) {  // zeroed, 64-byte aligned, never freed
+    size = round_up(size, 64);
+    for (;;) {
+        Tagged cur = load_tagged(&g_meta.bump);
+        if (cur.ptr && cur.ptr + size <= cur.tag) {
+            if (cas_tagged(&g_meta.bump, cur, Tagged{cur.ptr + size, cur.tag}))
+                return reinterpret_cast<void *>(cur.ptr);
+            continue;
+        }
+        size_t len = round_up(size > (1u << 20) ? size : (1u << 20), kPage);
+        char *fresh = static_cast<char *>(os_map(nullptr, len, PROT_READ | PROT_WRITE, 0));
+        if (!fresh) return nullptr;
+        if (cas_tagged(&g_meta.bump, cur, Tagged{uintptr_t(fresh) + size, uintptr_t(fresh) + len})) {
+            g_meta_bytes.add(long(len));
+            return fresh;
+        }
+        os_unmap(fresh, len);  // somebody else installed a chunk first: use theirs
+    }
+}
+
+constexpr unsigned kMapTopBits = 47 - 30;
+constexpr size_t kLeafWords = (size_t(1) << 30) / kSbSize / 64;
+std::atomic<std::atomic<uint64_t> *> g_owned[size_t(1) << kMapTopBits];
+
+std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
+    if (sb >> 47) return nullptr;
+    auto &slot = g_owned[sb >> 30];
+    std::atomic<uint64_t> *leaf = slot.load(std::memory_order_acquire);
+    if (!leaf && create) {
+        auto *fresh = static_cast<std::atomic<uint64_t> *>(meta_alloc(kLeafWords * 8));
+        if (!fresh) return nullptr;
+        leaf = slot.compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel) ? fresh : leaf;
+    }
+    return leaf ? &leaf[((sb >> kSbShift) / 64) % kLeafWords] : nullptr;
+}
+bool mark_owned(uintptr_t start, size_t len, bool owned) {
+    for (uintptr_t sb = start; sb < start + len; sb += kSbSize) {
+        std::atomic<uint64_t> *w = owned_word(sb, owned);
+        if (!w) { if (owned) return false; continue; }
+        uint64_t bit = uint64_t(1) << ((sb >> kSbShift) % 64);
+        if (owned) w->fetch_or(bit, std::memory_order_release);
+        else w->fetch_and(~bit, std::memory_order_release);
+    }
+    return true;
+}
+bool is_owned_slot(uintptr_t sb) {
+    std::atomic<uint64_t> *w = owned_word(sb, false);
+    return w && (w->load(std::memory_order_acquire) >> ((sb >> kSbShift) % 64) & 1);
+}
+
+struct Arena {
+    uintptr_t base;
+    size_t size;
+    std::atomic<size_t> carved{0};     // superblocks handed out: [base, base + carved)
+    std::atomic<size_t> committed{0};  // read-write prefix: [base, base + committed)
+    Arena *next;                       // list of all arenas, newest first
+};
+std::atomic<Arena *> g_arena{nullptr};       // the arena we carve from
+std::atomic<Arena *> g_arena_list{nullptr};
+std::atomic<size_t> g_arena_try{kArenaMax};  // size of the next reservation attempt
+Counter g_committed;
+
+/* The free fast path checks "inside the first arena's committed prefix" with one compare;
+ * everything else goes through the ownership map on the slow path. */
+struct alignas(64) FastRange {
+    std::atomic<uintptr_t> base{0};
+    std::atomic<size_t> limit{0};
+} g_fast;
+
+Arena *reserve_arena() {
+    size_t want = g_arena_try.load(std::memory_order_relaxed);
+    struct rlimit rl;
+    if (syscall6(SYS_prlimit64, 0, RLIMIT_AS, 0, long(&rl), 0, 0) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        while (want > kChunk && want > rl.rlim_cur / 4) want /= 2;
+    for (; want >= kChunk; want /= 2) {
+        char *raw = static_cast<char *>(os_map(nullptr, want + kSbSize, PROT_NONE, MAP_NORESERVE));
+        if (!raw) continue;
+        char *base = reinterpret_cast<char *>(round_up(uintptr_t(raw), kSbSize));
+        os_unmap(raw, size_t(base - raw));
+        os_unmap(base + want, size_t(raw + kSbSize - base));
+        // Sparse use of a huge reservation must never be promoted to 2 MiB pages.
+        os_advise(base, want, MADV_NOHUGEPAGE);
+        Arena *a = static_cast<Arena *>(meta_alloc(sizeof(Arena)));
+        if (!a) { os_unmap(base, want); return nullptr; }
+        a->base = uintptr_t(base);
+        a->size = want;
+        g_arena_try.store(want, std::memory_order_relaxed);
+        return a;
+    }
+    return nullptr;
+}
+
+/* Make [base, base + upto) read-write; concurrent callers are harmless (mprotect is
+ * idempotent) and the committed mark only grows. */
+bool commit_arena(Arena *a, size_t upto) {
+    size_t have = a->committed.load(std::memory_order_acquire);
+    while (have < upto) {
+        size_t target = round_up(upto, kChunk);
+        if (target > a->size) target = a->size;
+        if (!os_protect(reinterpret_cast<void *>(a->base + have), target - have, PROT_READ | PROT_WRITE)) {
+            target = upto;  // short of memory: commit only what is needed now
+            if (!os_protect(reinterpret_cast<void *>(a->base + have), target - have, PROT_READ | PROT_WRITE))
+                return false;
+        }
+        if (!mark_owned(a->base + have, target - have, true)) return false;
+        if (a->committed.compare_exchange_strong(have, target, std::memory_order_acq_rel)) {
+            g_committed.add(long(target - have));
+            if (a->base == g_fast.base.load(std::memory_order_relaxed)) {
+                size_t lim = g_fast.limit.load(std::memory_order_relaxed);
+                while (lim < target && !g_fast.limit.compare_exchange_weak(lim, target)) {}
+            }
+            have = target;
+        }
+    }
+    return true;
+}
+
+/* A fresh superblock from the arenas (zero-filled), or nullptr when memory is exhausted. */
+Counter g_superblocks;
+void *carve_superblock() {
+    for (;;) {
+        Arena *a = g_arena.load(std::memory_order_acquire);
+        if (a) {
+            size_t off = a->carved.fetch_add(kSbSize, std::memory_order_relaxed);
+            if (off + kSbSize <= a->size) {
+                if (!commit_arena(a, off + kSbSize)) return nullptr;
+                g_superblocks.add(1);
+                return reinterpret_cast<void *>(a->base + off);
+            }
+        }
+        Arena *fresh = reserve_arena();
+        if (!fresh) return nullptr;
+        if (g_arena.compare_exchange_strong(a, fresh, std::memory_order_acq_rel)) {
+            Arena *head = g_arena_list.load(std::memory_order_relaxed);
+            do fresh->next = head;
+            while (!g_arena_list.compare_exchange_weak(head, fresh, std::memory_order_release));
+            uintptr_t none = 0;
+            if (g_fast.base.compare_exchange_strong(none, fresh->base)) {}
+        } else {
+            os_unmap(reinterpret_cast<void *>(fresh->base), fresh->size);  // lost the race
+        }
+    }
+}
+
+/* ===================================================================================== *
+ * 5. Size classes.  16-byte steps up to 256 B; above, the classes are chosen so that a
+ *    block's share of its superblock (class rounding plus the superblock's tail) never
+ *    exceeds the request rounded up to 16 by more than 6%, with every power of two and
+ *    three times a power of two kept as a class of its own.  The table is computed at
+ *    compile time; a request finds its class with one byte load.
+ * ===================================================================================== */
+constexpr size_t kSbUsable = kSbSize - kSbHeader;
+constexpr size_t kMaxClasses = 160;
+constexpr size_t kIndexSlots = kSmallMax / kGrain + 1;
+
+struct ClassTable {
+    uint32_t size[kMaxClasses] = {};
+    uint32_t count = 0;
+    uint8_t index[kIndexSlots] = {};  // (request + grain - 1) / grain -> class
+};
+
+constexpr bool forced_class(size_t c) {  // 2^k and 3*2^k stay exact
+    return (c & (c - 1)) == 0 || (c % 3 == 0 && ((c / 3) & (c / 3 - 1)) == 0);
+}
+constexpr ClassTable make_classes() {
+    ClassTable t;
+    size_t lo = kGrain;  // smallest request not yet covered
+    while (lo <= kSmallMax) {
+        size_t best = lo;
+        if (lo > 256) {
+            for (size_t c = lo; c <= kSmallMax; c += kGrain) {
+                // footprint of a block of class c, in units of 1/1000 of the request
+                size_t per_block_x1000 = kSbSize * 1000 / (kSbUsable / c);
+                if (per_block_x1000 <= lo * 1060) best = c;
+                if (forced_class(c)) break;
+            }
+        }
+        t.size[t.count++] = uint32_t(best);
+        lo = best + kGrain;
+    }
+    size_t cls = 0;
+    for (size_t slot = 0; slot < kIndexSlots; slot++) {
+        while (t.size[cls] < slot * kGrain) cls++;
+        t.index[slot] = uint8_t(cls);
+    }
+    return t;
+}
+constexpr ClassTable kClasses = make_classes();
+constexpr unsigned kNumClasses = kClasses.count;
+static_assert(kNumClasses <= kMaxClasses && kNumClasses < 256, "too many size classes");
+static_assert(kClasses.size[kNumClasses - 1] == kSmallMax, "class table must end at the limit");
+
+inline unsigned class_of(size_t n) { return kClasses.index[(n + kGrain - 1) / kGrain]; }
+
+/* ===================================================================================== *
+ * 6. Superblocks.
+ *    kind tells what a superblock holds.  A small superblock's first cache line is its
+ *    owner's (free list, count, bounds); the second is where other threads meet (the
+ *    remote-free list and the stack link).
+ * ===================================================================================== */
+enum Kind : uint8_t { kUnused = 0, kSmall = 1, kSpanHost = 2, kLarge = 3, kPooled = 4 };
+
+struct Block { Block *next; };
+struct Heap;
+
+/* The remote word: a list of blocks freed by other threads, its length in the top 16 bits
+ * (user addresses fit in 47), and in bit 0 the UNWATCHED flag: nobody owns the superblock
+ * and it is on no stack, so whoever frees into it next must take care of it. */
+constexpr uintptr_t kUnwatched = 1;
+constexpr unsigned kCountShift = 48;
+constexpr uintptr_t kPtrMask = ((uintptr_t(1) << kCountShift) - 1) & ~kUnwatched;
+constexpr uint32_t kMaxCapacity = 0xffff;
+inline uint32_t remote_count(uintptr_t r) { return uint32_t(r >> kCountShift); }
+
+struct Superblock {
+    // line 0: the owner's
+    Block *free;                 // the owner's free list
+    int32_t used;                // blocks out, as far as the owner knows
+    uint32_t block_size;
+    std::atomic<Heap *> owner;   // the heap whose thread may use `free`; null if none
+    char *bump;                  // first block never handed out
+    char *end;                   // end of the last whole block
+    Superblock *next, *prev;     // the owner's list for this class
+    uint8_t kind;
+    uint8_t size_class;
+    uint8_t clean;               // all pages past the header are known to be zero
+    uint8_t pad_;
+    uint32_t capacity;
+    // line 1: shared
+    alignas(64) std::atomic<uintptr_t> remote;
+    std::atomic<uintptr_t> link;  // next node in a pool or adoption stack
+    char pad2_[48];
+};
+static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two cache lines");
+
+inline Superblock *header_of(const void *p) {  // p is never the first byte of its superblock
+    return reinterpret_cast<Superblock *>((uintptr_t(p) - 1) & ~(kSbSize - 1));
+}
+inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + kSbHeader; }
+
+struct SbLink {
+    std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Superblock *>(n)->link; }
+};
+using SbStack = TaggedStack<SbLink>;
+
+/* Engines: shared pools of empty superblocks, any class. */
+struct alignas(64) Engine { SbStack stack; };
+Engine g_engines[kEngines];
+std::atomic<unsigned> g_engine_rr{0};
+/* Adoption stacks, one per class: superblocks with free blocks and no owner. */
+SbStack g_adoptable[kNumClasses];
+
+Counter g_pool_dirty, g_pool_clean;  // bytes of pooled superblocks, backed / released
+Counter g_span_dirty, g_span_clean;  // same for cached medium spans
+Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_large_cached, g_heaps;
+long g_retain = kRetainBytes;  // bytes of free pages kept backed before madvise (read-only)
+
+bool over_retain(long extra) {
+    return g_retain >= 0 && g_pool_dirty.get() + g_span_dirty.get() + extra > g_retain;
+}
+
+unsigned pick_engine(unsigned home) {
+    return LITE_MALLOC_USE_PERTHREAD_ENGINES ? home
+                                             : g_engine_rr.fetch_add(1, std::memory_order_relaxed) % kEngines;
+}
+
+void pool_put(Superblock *sb, unsigned home, bool release = false) {
+    sb->kind = kPooled;
+    sb->owner.store(nullptr, std::memory_order_relaxed);
+    if (!sb->clean && (release || over_retain(long(kSbSize)))) {
+        // Keep the header page (it carries the stack link); release the rest.
+        os_advise(reinterpret_cast<char *>(sb) + kPage, kSbSize - kPage, MADV_DONTNEED);
+        sb->clean = 1;
+    }
+    (sb->clean ? g_pool_clean : g_pool_dirty).add(long(kSbSize));
+    g_engines[pick_engine(home)].stack.push(uintptr_t(sb));
+}
+
+Superblock *pool_get(unsigned home) {
+    unsigned first = pick_engine(home);
+    for (unsigned i = 0; i < kEngines; i++) {
+        auto *sb = reinterpret_cast<Superblock *>(g_engines[(first + i) % kEngines].stack.pop());
+        if (sb) {
+            (sb->clean ? g_pool_clean : g_pool_dirty).add(-long(kSbSize));
+            return sb;
+        }
+    }
+    return nullptr;
+}
+
+/* Take every block other threads have freed into sb; returns how many. */
+unsigned collect_remote(Superblock *sb) {
+    uintptr_t r = sb->remote.exchange(0, std::memory_order_acquire);
+    auto *list = reinterpret_cast<Block *>(r & kPtrMask);
+    if (!list) return 0;
+    Block *tail = list;
+    while (tail->next) tail = tail->next;
+    tail->next = sb->free;
+    sb->free = list;
+    sb->used -= int32_t(remote_count(r));
+    return remote_count(r);
+}
+
+void remote_free(Superblock *sb, Block *b) {
+    uintptr_t old = sb->remote.load(std::memory_order_relaxed), fresh;
+    do {
+        b->next = reinterpret_cast<Block *>(old & kPtrMask);
+        fresh = uintptr_t(b) | uintptr_t(remote_count(old) + 1) << kCountShift;
+    } while (!sb->remote.compare_exchange_weak(old, fresh, std::memory_order_release,
+                                               std::memory_order_relaxed));
+    if (old & kUnwatched) g_adoptable[sb->size_class].push(uintptr_t(sb));  // we woke it
+}
+
+/* The owner lets go of a superblock it no longer allocates from.  With free blocks it can
+ * be adopted at once; a full one waits, unwatched, for the first remote free. */
+void release_superblock(Superblock *sb, unsigned home) {
+    sb->owner.store(nullptr, std::memory_order_release);
+    for (;;) {
+        if (sb->free || sb->bump < sb->end) {
+            if (sb->used == 0) pool_put(sb, home);
+            else g_adoptable[sb->size_class].push(uintptr_t(sb));
+            return;
+        }
+        uintptr_t none = 0;
+        if (sb->remote.compare_exchange_strong(none, kUnwatched, std::memory_order_acq_rel)) return;
+        collect_remote(sb);  // frees raced in: now it has room
+    }
+}
+
+/* ===================================================================================== *
+ * 7. Per-thread heaps and the three engines.
+ * ===================================================================================== */
+struct SpanHost;
+
+struct Heap {
+    Superblock *current[kNumClasses];  // hot: the superblock each class allocates from
+    SpanHost *span_host;               // medium spans are carved from here...
+    uint32_t span_next;                // ...starting at this page
+    unsigned engine;
+    std::atomic<uintptr_t> link;       // in the stack of recycled heaps
+    constexpr Heap();
+};
+
+Superblock g_empty{};  // a superblock with nothing in it: every list's terminator
+constexpr Heap::Heap() : current{}, span_host(nullptr), span_next(0), engine(0), link(0) {
+    for (auto &c : current) c = &g_empty;
+}
+/* Threads start on this heap; its empty lists send the first malloc to the slow path,
+ * which gives the thread a heap of its own. */
+Heap g_bootstrap;
+
+__thread Heap *tls_heap __attribute__((tls_model("initial-exec"))) = &g_bootstrap;
+__thread bool tls_exited __attribute__((tls_model("initial-exec"))) = false;
+
+struct HeapLink {
+    std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Heap *>(n)->link; }
+};
+TaggedStack<HeapLink> g_free_heaps;
+std::atomic<unsigned> g_heap_serial{0};
+pthread_key_t g_exit_key;
+std::atomic<int> g_exit_key_state{0};  // 0 none, 1 creating, 2 ready, 3 unavailable
+
+void heap_release(Heap *h);
+
+void on_thread_exit(void *arg) {
+    Heap *h = static_cast<Heap *>(arg);
+    if (tls_heap == h) {
+        tls_heap = &g_bootstrap;
+        tls_exited = true;  // later calls from other destructors use throw-away heaps
+    }
+    heap_release(h);
+}
+
+/* The thread-exit hook is a pthread key, created once (normally by the load-time
+ * constructor below, before any thread exists).  A thread that races its creation is
+ * never made to wait: its heap is then simply not released at its exit. */
+bool make_exit_key() {
+    int state = g_exit_key_state.load(std::memory_order_acquire);
+    if (state == 0 && g_exit_key_state.compare_exchange_strong(state, 1)) {
+        state = pthread_key_create(&g_exit_key, on_thread_exit) == 0 ? 2 : 3;
+        g_exit_key_state.store(state, std::memory_order_release);
+    }
+    return state == 2;
+}
+__attribute__((constructor)) void lite_malloc_init() { make_exit_key(); }
+
+Heap *heap_acquire() {
+    Heap *h = reinterpret_cast<Heap *>(g_free_heaps.pop());
+    if (!h) {
+        h = static_cast<Heap *>(meta_alloc(sizeof(Heap)));
+        if (!h) return nullptr;
+        new (h) Heap();
+        h->engine = g_heap_serial.fetch_add(1, std::memory_order_relaxed) % kEngines;
+        g_heaps.add(1);
+    }
+    return h;
+}
+
+/* First allocation of a thread: give it a heap and arrange for it to be handed back. */
+Heap *heap_for_thread() {
+    Heap *h = heap_acquire();
+    if (!h) return nullptr;
+    if (tls_exited) return h;  // the caller releases it after one allocation
+    tls_heap = h;
+    if (make_exit_key()) pthread_setspecific(g_exit_key, h);
+    return h;
+}
+
+/* ---- list of a heap's superblocks for one class; the head is current[c] ---------------- */
+void list_push(Heap *h, unsigned c, Superblock *sb) {
+    Superblock *head = h->current[c];
+    sb->prev = nullptr;
+    sb->next = head == &g_empty ? nullptr : head;
+    if (sb->next) sb->next->prev = sb;
+    h->current[c] = sb;
+}
+void list_insert_second(Heap *h, unsigned c, Superblock *sb) {  // leave current alone
+    Superblock *head = h->current[c];
+    if (head == &g_empty) return list_push(h, c, sb);
+    sb->prev = head;
+    sb->next = head->next;
+    if (sb->next) sb->next->prev = sb;
+    head->next = sb;
+}
+void list_remove(Heap *h, unsigned c, Superblock *sb) {
+    if (sb->next) sb->next->prev = sb->prev;
+    if (sb->prev) sb->prev->next = sb->next;
+    else h->current[c] = sb->next ? sb->next : &g_empty;
+}
+
+/* ---- small engine ------------------------------------------------------------------ */
+void init_small(Superblock *sb, unsigned c, Heap *h) {
+    uint32_t bs = kClasses.size[c];
+    sb->kind = kSmall;
+    sb->size_class = uint8_t(c);
+    sb->block_size = bs;
+    sb->capacity = uint32_t(kSbUsable / bs < kMaxCapacity ? kSbUsable / bs : kMaxCapacity);
+    sb->free = nullptr;
+    sb->used = 0;
+    sb->bump = blocks_start(sb);
+    sb->end = sb->bump + size_t(sb->capacity) * bs;
+    sb->clean = 0;  // its pages are about to be used
+    sb->remote.store(0, std::memory_order_relaxed);
+    sb->owner.store(h, std::memory_order_release);
+}
+
+/* Thread the next few never-used blocks onto the free list (pages are touched lazily). */
+void extend(Superblock *sb) {
+    size_t bs = sb->block_size;
+    size_t n = kExtendBytes / bs ? kExtendBytes / bs : 1;
+    size_t left = size_t(sb->end - sb->bump) / bs;
+    if (n > left) n = left;
+    char *b = sb->bump;
+    for (size_t i = 1; i < n; i++, b += bs) reinterpret_cast<Block *>(b)->next = reinterpret_cast<Block *>(b + bs);
+    reinterpret_cast<Block *>(b)->next = sb->free;
+    sb->free = reinterpret_cast<Block *>(sb->bump);
+    sb->bump += n * bs;
+}
+
+/* A superblock for class c that nobody else owns: adopt one, reuse an empty one, or carve. */
+Superblock *fresh_superblock(Heap *h) {
+    if (Superblock *sb = pool_get(h->engine)) return sb;
+    // Before growing, look for superblocks of other classes that have become empty while
+    // waiting for adoption, so memory freed in one class serves the others.
+    for (unsigned c = 0; c < kNumClasses; c++) {
+        Superblock *sb = reinterpret_cast<Superblock *>(g_adoptable[c].pop());
+        if (!sb) continue;
+        collect_remote(sb);
+        if (sb->used == 0) return sb;
+        g_adoptable[c].push(uintptr_t(sb));
+    }
+    auto *sb = static_cast<Superblock *>(carve_superblock());
+    if (sb) sb->clean = 1;
+    return sb;
+}
+
+Superblock *adopt(Heap *h, unsigned c) {
+    Superblock *sb = reinterpret_cast<Superblock *>(g_adoptable[c].pop());
+    if (!sb) return nullptr;
+    sb->owner.store(h, std::memory_order_release);
+    collect_remote(sb);
+    return sb;
+}
+
+NOINLINE void *small_refill(Heap *h, unsigned c);
+
+inline void *small_alloc(Heap *h, unsigned c) {
+    Superblock *sb = h->current[c];
+    Block *b = sb->free;
+    if (LIKELY(b != nullptr)) {
+        sb->free = b->next;
+        sb->used++;
+        return b;
+    }
+    return small_refill(h, c);
+}
+
+void *small_refill_owned(Heap *h, unsigned c) {
+    for (;;) {
+        Superblock *sb = h->current[c];
+        if (sb != &g_empty) {
+            if (!sb->free && sb->remote.load(std::memory_order_relaxed)) collect_remote(sb);
+            if (!sb->free && sb->bump < sb->end) extend(sb);
+            if (sb->free) return small_alloc(h, c);
+            list_remove(h, c, sb);  // full: let go of it
+            release_superblock(sb, h->engine);
+            continue;
+        }
+        sb = adopt(h, c);
+        if (!sb) {
+            sb = fresh_superblock(h);
+            if (!sb) { set_enomem(); return nullptr; }
+            init_small(sb, c, h);
+        }
+        list_push(h, c, sb);
+    }
+}
+
+NOINLINE void *small_refill(Heap *h, unsigned c) {
+    if (h != &g_bootstrap) return small_refill_owned(h, c);
+    h = heap_for_thread();
+    if (!h) { set_enomem(); return nullptr; }
+    void *p = small_refill_owned(h, c);
+    if (tls_exited) heap_release(h);  // a thread past its exit: hand everything back now
+    return p;
+}
+
+/* The owner freed the last block of a superblock that is not its current one. */
+COLD void small_now_empty(Heap *h, Superblock *sb) {
+    unsigned c = sb->size_class;
+    if (h->current[c] == sb) return;  // keep one superblock per class warm
+    list_remove(h, c, sb);
+    pool_put(sb, h->engine);
+}
+
+/* ---- medium engine: page-granular spans inside span-host superblocks --------------- *
+ * A span host's first page(s) hold, per page, the size and state of the span starting
+ * there and the link used when that span sits in a cache.  Freed spans are cached per
+ * page count in shared lock-free stacks; they are never merged, but a larger cached span
+ * is split when no span of the wanted size is cached.                                   */
+enum SpanState : uint8_t { kSpanNone = 0, kSpanFreeDirty = 1, kSpanFreeClean = 2, kSpanLive = 3 };
+
+struct SpanHost {
+    Superblock common;  // kind = kSpanHost; owner always null
+    uint16_t pages[kSbPages];
+    std::atomic<uint8_t> state[kSbPages];
+    std::atomic<uintptr_t> link[kSbPages];
+};
+constexpr size_t kHostHeaderPages = (sizeof(SpanHost) + kPage - 1) / kPage;
+constexpr size_t kHostPages = kSbPages - kHostHeaderPages;  // pages available for spans
+static_assert(kHostPages >= kMediumPages, "a span host must fit the largest span");
+
+inline SpanHost *host_of(uintptr_t span) { return reinterpret_cast<SpanHost *>(span & ~(kSbSize - 1)); }
+inline size_t page_index(uintptr_t span) { return (span & (kSbSize - 1)) / kPage; }
+
+struct SpanLink {
+    std::atomic<uintptr_t> &operator()(uintptr_t s) const { return host_of(s)->link[page_index(s)]; }
+};
+TaggedStack<SpanLink> g_span_cache[kMediumPages + 1];  // index: page count
+
+void span_cache_put(uintptr_t span, size_t pages, bool clean, bool release = false) {
+    if (pages > kMediumPages) {  // a host's leftover can be longer than any cached size
+        span_cache_put(span + kMediumPages * kPage, pages - kMediumPages, clean, release);
+        pages = kMediumPages;
+    }
+    SpanHost *host = host_of(span);
+    size_t i = page_index(span);
+    host->pages[i] = uint16_t(pages);
+    if (!clean && (release || over_retain(long(pages * kPage)))) {
+        os_advise(reinterpret_cast<void *>(span), pages * kPage, MADV_DONTNEED);
+        clean = true;
+    }
+    host->state[i].store(clean ? kSpanFreeClean : kSpanFreeDirty, std::memory_order_relaxed);
+    (clean ? g_span_clean : g_span_dirty).add(long(pages * kPage));
+    g_span_cache[pages].push(span);
+}
+
+uintptr_t span_cache_take(size_t pages, bool *clean) {
+    for (size_t k = pages; k <= kMediumPages; k++) {
+        uintptr_t span = g_span_cache[k].pop();
+        if (!span) continue;
+        SpanHost *host = host_of(span);
+        size_t i = page_index(span);
+        *clean = host->state[i].load(std::memory_order_relaxed) == kSpanFreeClean;
+        (*clean ? g_span_clean : g_span_dirty).add(-long(k * kPage));
+        if (k > pages) span_cache_put(span + pages * kPage, k - pages, *clean);
+        host->pages[i] = uint16_t(pages);
+        return span;
+    }
+    return 0;
+}
+
+/* Carve a span from the heap's current host, opening a new host when it runs out. */
+uintptr_t span_carve(Heap *h, size_t pages, bool *clean) {
+    SpanHost *host = h->span_host;
+    if (!host || h->span_next + pages > kSbPages) {
+        if (host && h->span_next < kSbPages)  // hand the leftover pages to the cache
+            span_cache_put(uintptr_t(host) + h->span_next * kPage, kSbPages - h->span_next,
+                           host->common.clean);
+        auto *sb = fresh_superblock(h);
+        if (!sb) return 0;
+        bool fresh_clean = sb->clean;
+        host = reinterpret_cast<SpanHost *>(sb);
+        memset(static_cast<void *>(host), 0, sizeof(SpanHost));
+        host->common.kind = kSpanHost;
+        host->common.clean = fresh_clean;
+        h->span_host = host;
+        h->span_next = uint32_t(kHostHeaderPages);
+    }
+    uintptr_t span = uintptr_t(host) + h->span_next * kPage;
+    h->span_next += uint32_t(pages);
+    host->pages[page_index(span)] = uint16_t(pages);
+    *clean = host->common.clean;
+    return span;
+}
+
+void *medium_alloc(Heap *h, size_t size, bool *clean) {
+    size_t pages = (size + kPage - 1) / kPage;
+    uintptr_t span = span_cache_take(pages, clean);
+    if (!span) {
+        if (h == &g_bootstrap) {
+            h = heap_for_thread();
+            if (!h) { set_enomem(); return nullptr; }
+        }
+        span = span_carve(h, pages, clean);
+        if (tls_exited) heap_release(h);
+        if (!span) { set_enomem(); return nullptr; }
+    }
+    host_of(span)->state[page_index(span)].store(kSpanLive, std::memory_order_release);
+    g_medium_in_use.add(long(pages * kPage));
+    return reinterpret_cast<void *>(span);
+}
+
+/* The span that starts at p, or 0 when p is not the start of a live span. */
+size_t live_span_pages(const void *p) {
+    uintptr_t s = uintptr_t(p);
+    if (s & (kPage - 1) || page_index(s) < kHostHeaderPages) return 0;
+    SpanHost *host = host_of(s);
+    size_t i = page_index(s);
+    return host->state[i].load(std::memory_order_acquire) == kSpanLive ? host->pages[i] : 0;
+}
+
+void medium_free(void *p, const char *op) {
+    uintptr_t s = uintptr_t(p);
+    if (s & (kPage - 1) || page_index(s) < kHostHeaderPages) fatal(op, "invalid pointer", p);
+    SpanHost *host = host_of(s);
+    size_t i = page_index(s);
+    uint8_t live = kSpanLive;
+    if (!host->state[i].compare_exchange_strong(live, kSpanFreeDirty, std::memory_order_acq_rel))
+        fatal(op, live == kSpanNone ? "invalid pointer" : "double free of", p);
+    size_t pages = host->pages[i];
+    g_medium_in_use.add(-long(pages * kPage));
+    span_cache_put(s, pages, false);
+}
+
+/* ---- large engine: direct mappings --------------------------------------------------- *
+ * Each mapping starts with a header page on a superblock boundary; the block follows at
+ * the alignment asked for.  A few recently freed mappings are kept (pages still backed),
+ * so a program that frees and reallocates big buffers in a loop does not fault every
+ * page in again each time.                                                              */
+struct LargeHeader {
+    Superblock common;  // kind = kLarge
+    size_t map_len;     // the mapping is [this, this + map_len)
+    char *user;         // the block handed out
+    std::atomic<int> live;
+};
+std::atomic<LargeHeader *> g_large_cache[kLargeCacheSlots];
+std::atomic<unsigned> g_large_cache_rr{0};
+
+size_t large_usable(LargeHeader *hdr) { return size_t(reinterpret_cast<char *>(hdr) + hdr->map_len - hdr->user); }
+
+void large_unmap(LargeHeader *hdr) {
+    size_t len = hdr->map_len;
+    mark_owned(uintptr_t(hdr), kSbSize, false);
+    g_large_mapped.add(-long(len));
+    os_unmap(hdr, len);
+}
+
+LargeHeader *large_cache_take(size_t need) {
+    for (auto &slot : g_large_cache) {
+        LargeHeader *hdr = slot.load(std::memory_order_acquire);
+        if (!hdr || hdr->map_len < need || hdr->map_len > need + need / 4 + (1u << 20)) continue;
+        if (slot.compare_exchange_strong(hdr, nullptr, std::memory_order_acq_rel)) {
+            g_large_cached.add(-long(hdr->map_len));
+            return hdr;
+        }
+    }
+    return nullptr;
+}
+
+void large_cache_put(LargeHeader *hdr) {
+    size_t len = hdr->map_len;
+    if (len <= kLargeCacheEntry && g_large_cached.get() + long(len) <= long(kLargeCacheMax)) {
+        g_large_cached.add(long(len));
+        for (auto &slot : g_large_cache) {
+            LargeHeader *none = nullptr;
+            if (slot.compare_exchange_strong(none, hdr, std::memory_order_acq_rel)) return;
+        }
+        // every slot taken: replace one in turn and drop the mapping it held
+        auto &slot = g_large_cache[g_large_cache_rr.fetch_add(1, std::memory_order_relaxed) % kLargeCacheSlots];
+        hdr = slot.exchange(hdr, std::memory_order_acq_rel);
+        g_large_cached.add(-long(hdr->map_len));
+    }
+    large_unmap(hdr);
+}
+
+/* Map a region of `len` bytes whose start is `align`-aligned (align >= kSbSize). */
+char *map_aligned(size_t len, size_t align) {
+    char *raw = static_cast<char *>(os_map(nullptr, len + align, PROT_READ | PROT_WRITE, 0));
+    if (!raw) return nullptr;
+    char *start = reinterpret_cast<char *>(round_up(uintptr_t(raw), align));
+    os_unmap(raw, size_t(start - raw));
+    os_unmap(start + len, size_t(raw + align - start));
+    return start;
+}
+
+void *large_alloc(size_t size, size_t align, bool *clean) {
+    // The header sits on the superblock boundary just below the block.
+    size_t offset = align <= kPage ? kPage : align <= kSbSize ? align : kSbSize;
+    size_t need = round_up(offset + size, kPage);
+    LargeHeader *hdr = nullptr;
+    *clean = false;
+    if (align <= kPage) hdr = large_cache_take(need);
+    if (!hdr) {
+        char *start;
+        if (align <= kSbSize) {
+            start = map_aligned(need, kSbSize);
+        } else {  // the block is align-aligned, the header one superblock below it
+            char *region = map_aligned(need - kSbSize + align, kSbSize);
+            if (!region) return nullptr;
+            char *block = reinterpret_cast<char *>(round_up(uintptr_t(region) + kSbSize, align));
+            start = block - kSbSize;
+            os_unmap(region, size_t(start - region));
+            os_unmap(start + need, size_t(region + need - kSbSize + align - (start + need)));
+        }
+        if (!start) return nullptr;
+        if (!mark_owned(uintptr_t(start), kSbSize, true)) { os_unmap(start, need); return nullptr; }
+        hdr = reinterpret_cast<LargeHeader *>(start);
+        hdr->common.kind = kLarge;
+        hdr->map_len = need;
+        g_large_mapped.add(long(need));
+        *clean = true;
+    }
+    hdr->user = reinterpret_cast<char *>(hdr) + offset;
+    hdr->live.store(1, std::memory_order_release);
+    g_large_in_use.add(long(large_usable(hdr)));
+    return hdr->user;
+}
+
+LargeHeader *live_large(const void *p) {
+    auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
+    return hdr->user == p && hdr->live.load(std::memory_order_acquire) ? hdr : nullptr;
+}
+
+void large_free(void *p, const char *op) {
+    auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
+    if (hdr->user != p) fatal(op, "invalid pointer", p);
+    if (hdr->live.exchange(0, std::memory_order_acq_rel) != 1) fatal(op, "double free of", p);
+    g_large_in_use.add(-long(large_usable(hdr)));
+    large_cache_put(hdr);
+}
+
+/* Grow or shrink a large block, moving its pages rather than copying them. */
+void *large_resize(void *p, size_t size) {
+    auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
+    size_t offset = size_t(hdr->user - reinterpret_cast<char *>(hdr));
+    size_t need = round_up(offset + size, kPage);
+    if (offset != kPage) return nullptr;  // aligned blocks: let the caller copy
+    size_t old_len = hdr->map_len, old_usable = large_usable(hdr);
+    char *start = reinterpret_cast<char *>(hdr);
+    if (need < old_len) {                 // shrink in place
+        os_unmap(start + need, old_len - need);
+    } else if (!os_remap(start, old_len, need, 0, nullptr)) {  // could not grow in place
+        char *target = map_aligned(need, kSbSize);
+        if (!target) return nullptr;
+        if (!os_remap(start, old_len, need, MREMAP_MAYMOVE | MREMAP_FIXED, target)) {
+            os_unmap(target, need);
+            return nullptr;
+        }
+        mark_owned(uintptr_t(start), kSbSize, false);
+        mark_owned(uintptr_t(target), kSbSize, true);
+        hdr = reinterpret_cast<LargeHeader *>(target);
+        hdr->user = target + offset;
+    }
+    hdr->map_len = need;
+    g_large_mapped.add(long(need) - long(old_len));
+    g_large_in_use.add(long(large_usable(hdr)) - long(old_usable));
+    return hdr->user;
+}
+
+/* ---- a heap handed back: at thread exit, or after one allocation past it ------------ */
+void heap_release(Heap *h) {
+    for (unsigned c = 0; c < kNumClasses; c++) {
+        while (h->current[c] != &g_empty) {
+            Superblock *sb = h->current[c];
+            list_remove(h, c, sb);
+            collect_remote(sb);
+            release_superblock(sb, h->engine);
+        }
+    }
+    if (h->span_host && h->span_next < kSbPages)
+        span_cache_put(uintptr_t(h->span_host) + h->span_next * kPage, kSbPages - h->span_next,
+                       h->span_host->common.clean);
+    h->span_host = nullptr;
+    h->span_next = 0;
+    g_free_heaps.push(uintptr_t(h));
+}
+
+/* ---- dispatch by size ---------------------------------------------------------------- */
+NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
+    if (UNLIKELY(size > kMaxRequest)) { set_enomem(); return nullptr; }
+    if (size <= kMediumMax && align <= kPage) return medium_alloc(tls_heap, size, clean);
+    void *p = large_alloc(size, align, clean);
+    if (!p) set_enomem();
+    return p;
+}
+
+inline void *alloc(size_t size) {
+    if (LIKELY(size <= kSmallMax)) return small_alloc(tls_heap, class_of(size));
+    bool clean;
+    return alloc_big(size, 0, &clean);
+}
+
+void *alloc_aligned(size_t align, size_t size) {
+    if (align <= kGrain) return alloc(size);
+    if (size <= kSmallMax && align <= kSbHeader) {  // a class whose blocks fall on the alignment
+        for (unsigned c = class_of(size); c < kNumClasses; c++)
+            if (kClasses.size[c] % align == 0) return small_alloc(tls_heap, c);
+    }
+    bool clean;
+    return alloc_big(size < kPage ? kPage : size, align, &clean);
+}
+
+/* Ownership: which engine a pointer belongs to, if any, without touching foreign memory. */
+inline bool in_fast_range(uintptr_t sb) {
+    return sb - g_fast.base.load(std::memory_order_relaxed) < g_fast.limit.load(std::memory_order_relaxed);
+}
+Superblock *owner_superblock(const void *p) {  // null when p cannot be one of our blocks
+    if (!p) return nullptr;
+    Superblock *sb = header_of(p);
+    return in_fast_range(uintptr_t(sb)) || is_owned_slot(uintptr_t(sb)) ? sb : nullptr;
+}
+
+bool small_block_ok(Superblock *sb, const void *p) {
+    size_t off = size_t(static_cast<const char *>(p) - blocks_start(sb));
+    return static_cast<const char *>(p) < sb->end && off % sb->block_size == 0;
+}
+
+enum class Foreign { kAbort, kForward };
+
+/* Free of anything but a small block owned by this thread.  Returns false for a pointer
+ * that is not ours (the caller forwards it or aborts). */
+NOINLINE bool free_slow(void *p, const char *op) {
+    Superblock *sb = owner_superblock(p);
+    if (!sb) return false;
+    switch (sb->kind) {
+    case kSmall: {
+        if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
+        Heap *h = tls_heap;
+        Heap *owner = sb->owner.load(std::memory_order_relaxed);
+        if (owner != h) {
+            // A full superblock nobody owns: the freer takes it over with one CAS, so
+            // that a thread freeing what it (or another) filled stays on the fast path.
+            uintptr_t unwatched = kUnwatched;
+            if (owner || h == &g_bootstrap ||
+                !sb->remote.compare_exchange_strong(unwatched, 0, std::memory_order_acquire)) {
+                remote_free(sb, static_cast<Block *>(p));
+                return true;
+            }
+            sb->owner.store(h, std::memory_order_relaxed);
+            list_insert_second(h, sb->size_class, sb);
+        }
+        Block *b = static_cast<Block *>(p);  // ours, outside the fast range or just adopted
+        if (b == sb->free) fatal(op, "double free of", p);
+        b->next = sb->free;
+        sb->free = b;
+        if (--sb->used == 0) small_now_empty(h, sb);
+        return true;
+    }
+    case kSpanHost: medium_free(p, op); return true;
+    case kLarge: large_free(p, op); return true;
+    default: fatal(op, "invalid pointer (or double free)", p);
+    }
+    return true;
+}
+
+/* The free fast path: a small block of this thread's, inside the first arena. */
+inline bool free_fast(void *p) {
+    uintptr_t a = uintptr_t(p);
+    Superblock *sb = header_of(p);
+    if (LIKELY(in_fast_range(uintptr_t(sb)) && (a & (kGrain - 1)) == 0)) {
+        Heap *h = tls_heap;
+        if (LIKELY(sb->owner.load(std::memory_order_relaxed) == h)) {
+            Block *b = static_cast<Block *>(p);
+            if (UNLIKELY(b == sb->free)) fatal("free", "double free of", p);
+            b->next = sb->free;
+            sb->free = b;
+            if (UNLIKELY(--sb->used == 0)) small_now_empty(h, sb);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Size of the block at p (0 if p is not the start of a live block of ours). */
+size_t block_usable(const void *p) {
+    Superblock *sb = owner_superblock(p);
+    if (!sb) return 0;
+    switch (sb->kind) {
+    case kSmall: return small_block_ok(sb, p) ? sb->block_size : 0;
+    case kSpanHost: return live_span_pages(p) * kPage;
+    case kLarge: { LargeHeader *hdr = live_large(p); return hdr ? large_usable(hdr) : 0; }
+    default: return 0;
+    }
+}
+
+/* realloc for a block known to be ours; returns null (errno ENOMEM) and leaves p alone
+ * when the new size cannot be had. */
+void *realloc_ours(void *p, size_t size, size_t usable) {
+    if (UNLIKELY(size > kMaxRequest)) { set_enomem(); return nullptr; }
+    // Stay in place while the block fits and is not more than twice too big.
+    if (size <= usable && (size >= usable / 2 || usable <= kSbHeader)) return p;
+    Superblock *sb = header_of(p);
+    if (sb->kind == kLarge && size > kMediumMax) {
+        if (void *q = large_resize(p, size)) return q;
+    }
+    void *q = alloc(size);
+    if (!q) return nullptr;
+    memcpy(q, p, size < usable ? size : usable);
+    if (!free_fast(p)) free_slow(p, "realloc");
+    return q;
+}
+
+bool trim_all();
+
+}  // namespace
+
+/* ===================================================================================== *
+ * 8. Entry points.
+ * ===================================================================================== */
+namespace {
+
+/* Every entry point is written once, here, parameterised by what to do with a pointer
+ * that is not ours: forward it to the C library (--wrap / --defsym builds, where libc and
+ * unwrapped objects hand out blocks of their own) or report it and abort.             */
+#if LITE_MALLOC_BUILD == 2
+extern "C" void __libc_free(void *);
+extern "C" void *__libc_realloc(void *, size_t);
+constexpr Foreign kForeign = Foreign::kForward;
+#else
+constexpr Foreign kForeign = Foreign::kAbort;
+#endif
+
+template <Foreign F>
+inline void do_free(void *p) {
+    if (LIKELY(free_fast(p))) return;
+    if (!p) return;
+    if (!free_slow(p, "free")) {
+#if LITE_MALLOC_BUILD == 2
+        if (F == Foreign::kForward) { __libc_free(p); return; }
+#endif
+        fatal("free", "invalid pointer", p);
+    }
+}
+
+template <Foreign F>
+void *do_realloc(void *p, size_t size) {
+    if (!p) return alloc(size);
+    size_t usable = block_usable(p);
+    if (!usable) {
+        if (owner_superblock(p)) fatal("realloc", "invalid pointer (or freed block)", p);
+#if LITE_MALLOC_BUILD == 2
+        if (F == Foreign::kForward) return __libc_realloc(p, size);
+#endif
+        fatal("realloc", "invalid pointer", p);
+    }
+    if (size == 0) {  // glibc frees and returns NULL
+        do_free<F>(p);
+        return nullptr;
+    }
+    return realloc_ours(p, size, usable);
+}
+
+void *do_calloc(size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) { set_enomem(); return nullptr; }
+    if (total <= kSmallMax) {
+        void *p = small_alloc(tls_heap, class_of(total));
+        if (p) memset(p, 0, total);
+        return p;
+    }
+    bool clean;
+    void *p = alloc_big(total, 0, &clean);
+    if (p && !clean) memset(p, 0, total);
+    return p;
+}
+
+void *do_reallocarray(void *p, size_t n, size_t size, void *(*re)(void *, size_t)) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) { set_enomem(); return nullptr; }
+    return re(p, total);
+}
+
+int do_posix_memalign(void **out, size_t align, size_t size) {
+    if (!is_pow2(align) || align % sizeof(void *)) return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(align, size);
+    if (!p) return ENOMEM;
+    errno = saved;
+    *out = p;
+    return 0;
+}
+
+void *do_aligned_alloc(size_t align, size_t size) {
+    if (!is_pow2(align)) { errno = EINVAL; return nullptr; }
+    return alloc_aligned(align, size);
+}
+
+void *do_memalign(size_t align, size_t size) {  // glibc: round a bad alignment up
+    if (!is_pow2(align)) {
+        if (align > (size_t(1) << 62)) { errno = EINVAL; return nullptr; }
+        size_t a = 1;
+        while (a < align) a <<= 1;
+        align = a;
+    }
+    return alloc_aligned(align, size);
+}
+
+void *do_pvalloc(size_t size) {
+    if (size > kMaxRequest) { set_enomem(); return nullptr; }
+    return alloc_aligned(kPage, round_up(size ? size : 1, kPage));
+}
+
+/* ---- statistics and trimming ------------------------------------------------------- */
+__attribute__((no_sanitize("thread"))) size_t small_in_use() {
+    size_t total = 0;
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
+        size_t end = a->committed.load(std::memory_order_acquire);
+        size_t carved = a->carved.load(std::memory_order_relaxed);
+        if (carved < end) end = carved;
+        for (size_t off = 0; off + kSbSize <= end; off += kSbSize) {
+            auto *sb = reinterpret_cast<Superblock *>(a->base + off);
+            if (sb->kind != kSmall) continue;
+            long out = long(sb->used) - long(remote_count(sb->remote.load(std::memory_order_relaxed)));
+            if (out > 0) total += size_t(out) * sb->block_size;
+        }
+    }
+    return total;
+}
+
+void fill_stats(struct lite_malloc_stats *s) {
+    memset(s, 0, sizeof *s);
+    s->bytes_mapped = size_t(g_committed.get() + g_large_mapped.get() + g_meta_bytes.get());
+    s->large_in_use = size_t(g_large_in_use.get());
+    s->bytes_in_use = small_in_use() + size_t(g_medium_in_use.get()) + s->large_in_use;
+    s->bytes_cached = size_t(g_pool_dirty.get() + g_span_dirty.get() + g_large_cached.get());
+    s->bytes_released = size_t(g_pool_clean.get() + g_span_clean.get());
+    s->superblocks = size_t(g_superblocks.get());
+    s->threads = size_t(g_heaps.get());
+}
+
+/* Pop every node of a stack, let `visit` see it, and push the survivors back.  Nodes
+ * visit() keeps are linked through the stack's own link word while they are off it. */
+template <class Stack, class LinkOf, class Visit>
+void drain_and_refill(Stack &stack, LinkOf link, Visit visit) {
+    uintptr_t keep = 0;
+    while (uintptr_t node = stack.pop()) {
+        if (!visit(node)) continue;
+        link(node).store(keep, std::memory_order_relaxed);
+        keep = node;
+    }
+    while (keep) {
+        uintptr_t node = keep;
+        keep = link(node).load(std::memory_order_relaxed);
+        stack.push(node);
+    }
+}
+
+/* Give every cached free page back to the OS (the mappings stay). */
+bool trim_all() {
+    bool released = false;
+    // Superblocks waiting for adoption that have become empty go to the pools.
+    for (auto &stack : g_adoptable)
+        drain_and_refill(stack, SbLink(), [&](uintptr_t n) {
+            auto *sb = reinterpret_cast<Superblock *>(n);
+            collect_remote(sb);
+            if (sb->used != 0) return true;
+            pool_put(sb, 0, true);
+            released = true;
+            return false;
+        });
+    for (auto &engine : g_engines)
+        drain_and_refill(engine.stack, SbLink(), [&](uintptr_t n) {
+            auto *sb = reinterpret_cast<Superblock *>(n);
+            if (!sb->clean) {
+                os_advise(reinterpret_cast<char *>(sb) + kPage, kSbSize - kPage, MADV_DONTNEED);
+                sb->clean = 1;
+                g_pool_dirty.add(-long(kSbSize));
+                g_pool_clean.add(long(kSbSize));
+                released = true;
+            }
+            return true;
+        });
+    for (size_t k = 1; k <= kMediumPages; k++)
+        drain_and_refill(g_span_cache[k], SpanLink(), [&](uintptr_t span) {
+            SpanHost *host = host_of(span);
+            size_t i = page_index(span);
+            if (host->state[i].load(std::memory_order_relaxed) == kSpanFreeDirty) {
+                os_advise(reinterpret_cast<void *>(span), k * kPage, MADV_DONTNEED);
+                host->state[i].store(kSpanFreeClean, std::memory_order_relaxed);
+                g_span_dirty.add(-long(k * kPage));
+                g_span_clean.add(long(k * kPage));
+                released = true;
+            }
+            return true;
+        });
+    for (auto &slot : g_large_cache) {
+        if (LargeHeader *hdr = slot.exchange(nullptr, std::memory_order_acq_rel)) {
+            g_large_cached.add(-long(hdr->map_len));
+            large_unmap(hdr);
+            released = true;
+        }
+    }
+    return released;
+}
+
+/* operator new: loop on the new-handler, then throw std::bad_alloc, as the standard says. */
+#if LITE_MALLOC_BUILD == 1
+/* The shared library must not pull libstdc++ into C programs it is preloaded into: reach
+ * the handful of libstdc++ functions weakly; a program calling operator new has them. */
+extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
+extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak, noreturn));
+#else
+extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv");
+extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((noreturn));
+#endif
+
+}  // namespace
+
+/* ---- the prefixed API: always defined ------------------------------------------------ */
+LITE_API void *lite_malloc(size_t size) { return alloc(size); }
+LITE_API void lite_free(void *p) { do_free<Foreign::kAbort>(p); }
+LITE_API void *lite_calloc(size_t n, size_t size) { return do_calloc(n, size); }
+LITE_API void *lite_realloc(void *p, size_t size) { return do_realloc<Foreign::kAbort>(p, size); }
+LITE_API void *lite_aligned_alloc(size_t align, size_t size) { return do_aligned_alloc(align, size); }
+LITE_API int lite_posix_memalign(void **out, size_t align, size_t size) {
+    return do_posix_memalign(out, align, size);
+}
+LITE_API size_t lite_usable_size(const void *p) { return block_usable(p); }
+LITE_API int lite_owns(const void *p) {
+    Superblock *sb = owner_superblock(p);
+    if (!sb) {  // maybe inside a large block, past its first superblock
+        uintptr_t slot = (uintptr_t(p) - 1) & ~(kSbSize - 1);
+        for (int i = 0; p && i < (1 << 16) && slot >= kSbSize; i++) {
+            slot -= kSbSize;
+            if (!is_owned_slot(slot)) continue;
+            auto *hdr = reinterpret_cast<LargeHeader *>(slot);
+            return hdr->common.kind == kLarge && hdr->live.load(std::memory_order_acquire) &&
+                   static_cast<const char *>(p) >= hdr->user &&
+                   static_cast<const char *>(p) < reinterpret_cast<char *>(hdr) + hdr->map_len;
+        }
+        return 0;
+    }
+    const char *q = static_cast<const char *>(p);
+    switch (sb->kind) {
+    case kSmall: return q >= blocks_start(sb) && q < sb->bump;
+    case kSpanHost: {
+        auto *host = reinterpret_cast<SpanHost *>(sb);
+        for (size_t i = page_index(uintptr_t(q)); i >= kHostHeaderPages && i < kSbPages; i--)
+            if (host->state[i].load(std::memory_order_acquire) != kSpanNone)
+                return host->state[i].load() == kSpanLive && page_index(uintptr_t(q)) < i + host->pages[i];
+        return 0;
+    }
+    case kLarge: {
+        auto *hdr = reinterpret_cast<LargeHeader *>(sb);
+        return hdr->live.load(std::memory_order_acquire) && q >= hdr->user &&
+               q < reinterpret_cast<char *>(hdr) + hdr->map_len;
+    }
+    default: return 0;
+    }
+}
+LITE_API void lite_stats(struct lite_malloc_stats *out) { if (out) fill_stats(out); }
+LITE_API int lite_trim(size_t) { return trim_all(); }
+
+/* ---- the C library's names ---------------------------------------------------------- */
+#if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
+#define LITE_ALIAS(name) name
+#elif LITE_MALLOC_BUILD == 2
+#define LITE_ALIAS(name) __wrap_##name
+extern "C" {
+void *__wrap_malloc(size_t);
+void __wrap_free(void *);
+void *__wrap_calloc(size_t, size_t);
+void *__wrap_realloc(void *, size_t);
+void *__wrap_reallocarray(void *, size_t, size_t);
+void *__wrap_memalign(size_t, size_t);
+int __wrap_posix_memalign(void **, size_t, size_t);
+void *__wrap_aligned_alloc(size_t, size_t);
+void *__wrap_valloc(size_t);
+void *__wrap_pvalloc(size_t);
+size_t __wrap_malloc_usable_size(void *);
+int __wrap_malloc_trim(size_t);
+}
+#endif
+
+#ifdef LITE_ALIAS
+#ifndef __THROW
+#define __THROW
+#endif
+LITE_API void *LITE_ALIAS(malloc)(size_t size) __THROW { return alloc(size); }
+LITE_API void LITE_ALIAS(free)(void *p) __THROW { do_free<kForeign>(p); }
+LITE_API void *LITE_ALIAS(calloc)(size_t n, size_t size) __THROW { return do_calloc(n, size); }
+LITE_API void *LITE_ALIAS(realloc)(void *p, size_t size) __THROW { return do_realloc<kForeign>(p, size); }
+LITE_API void *LITE_ALIAS(reallocarray)(void *p, size_t n, size_t size) __THROW {
+    return do_reallocarray(p, n, size, do_realloc<kForeign>);
+}
+LITE_API void *LITE_ALIAS(memalign)(size_t align, size_t size) __THROW { return do_memalign(align, size); }
+LITE_API int LITE_ALIAS(posix_memalign)(void **out, size_t align, size_t size) __THROW {
+    return do_posix_memalign(out, align, size);
+}
+LITE_API void *LITE_ALIAS(aligned_alloc)(size_t align, size_t size) __THROW { return do_aligned_alloc(align, size); }
+LITE_API void *LITE_ALIAS(valloc)(size_t size) __THROW { return alloc_aligned(kPage, size); }
+LITE_API void *LITE_ALIAS(pvalloc)(size_t size) __THROW { return do_pvalloc(size); }
+LITE_API size_t LITE_ALIAS(malloc_usable_size)(void *p) __THROW { return block_usable(p); }
+LITE_API int LITE_ALIAS(malloc_trim)(size_t) __THROW { return trim_all(); }
+#endif
+
+#endif /* LITE_MALLOC_BUILD != 3 */
+
+/* ---- C++ operator new and delete ------------------------------------------------------ */
+#if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 3 || LITE_MALLOC_BUILD == 4
+#if LITE_MALLOC_BUILD == 3
+extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv");
+extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((noreturn));
+#endif
+namespace {
+typedef void (*lite_new_handler)();
+
+COLD void *cxx_new_retry(size_t size, size_t align, bool nothrow) {
+    for (;;) {
+        void *p = align ? lite_aligned_alloc(align, size < align ? align : size) : lite_malloc(size);
+        if (p) return p;
+        lite_new_handler handler = nullptr;
+#if LITE_MALLOC_BUILD == 1  // weak: absent in a process without libstdc++
+        if (&lite_cxx_get_new_handler)
+#endif
+            handler = reinterpret_cast<lite_new_handler>(lite_cxx_get_new_handler());
+        if (!handler) {
+            if (nothrow) return nullptr;
+#if LITE_MALLOC_BUILD == 1
+            if (!&lite_cxx_throw_bad_alloc) abort();
+#endif
+            lite_cxx_throw_bad_alloc();
+        }
+        handler();
+    }
+}
+inline void *cxx_new(size_t size) {
+    void *p = lite_malloc(size);
+    return LIKELY(p != nullptr) ? p : cxx_new_retry(size, 0, false);
+}
+inline void *cxx_new_aligned(size_t size, std::align_val_t align) {
+    return cxx_new_retry(size, size_t(align), false);
+}
+inline void *cxx_new_nothrow(size_t size, size_t align) noexcept {
+#if LITE_MALLOC_BUILD == 1 || !defined(__cpp_exceptions)
+    return cxx_new_retry(size, align, true);  // a handler that throws here would terminate
+#else
+    try { return cxx_new_retry(size, align, true); } catch (...) { return nullptr; }
+#endif
+}
+}  // namespace
+
+LITE_CXX_API void *operator new(size_t n) { return cxx_new(n); }
+LITE_CXX_API void *operator new[](size_t n) { return cxx_new(n); }
+LITE_CXX_API void *operator new(size_t n, const std::nothrow_t &) noexcept { return cxx_new_nothrow(n, 0); }
+LITE_CXX_API void *operator new[](size_t n, const std::nothrow_t &) noexcept { return cxx_new_nothrow(n, 0); }
+LITE_CXX_API void *operator new(size_t n, std::align_val_t a) { return cxx_new_aligned(n, a); }
+LITE_CXX_API void *operator new[](size_t n, std::align_val_t a) { return cxx_new_aligned(n, a); }
+LITE_CXX_API void *operator new(size_t n, std::align_val_t a, const std::nothrow_t &) noexcept {
+    return cxx_new_nothrow(n, size_t(a));
+}
+LITE_CXX_API void *operator new[](size_t n, std::align_val_t a, const std::nothrow_t &) noexcept {
+    return cxx_new_nothrow(n, size_t(a));
+}
+LITE_CXX_API void operator delete(void *p) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p, const std::nothrow_t &) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p, const std::nothrow_t &) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p, size_t) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p, size_t) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p, std::align_val_t) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p, std::align_val_t) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p, size_t, std::align_val_t) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p, size_t, std::align_val_t) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p, std::align_val_t, const std::nothrow_t &) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p, std::align_val_t, const std::nothrow_t &) noexcept { lite_free(p); }
+#endif

@@ -1,0 +1,62 @@
+# Shared helpers for tests/scripts/*.sh (sourced, never run on its own; the .bash suffix keeps
+# tests/run.sh from picking it up as a test).
+#   TOP      repo root (libraries already built there by `make`)
+#   CC, CXX  compilers
+#   NAME     the calling script's name; SCRATCH=$TOP/tests/build/$NAME is made fresh for it.
+set -euo pipefail
+
+TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+CC=${CC:-gcc}
+CXX=${CXX:-g++}
+SRC=$TOP/tests/scripts/src
+NAME=$(basename "$0" .sh)
+SCRATCH=$TOP/tests/build/$NAME
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH"
+export TOP CC CXX
+
+# Every symbol the static library provides as __wrap_SYM.
+WRAP_SYMS=(malloc free calloc realloc reallocarray memalign valloc posix_memalign
+           aligned_alloc malloc_usable_size pvalloc malloc_trim)
+
+fail() { echo "FAIL [$NAME]: $*" >&2; exit 1; }
+note() { echo "[$NAME] $*"; }
+
+# run_logged LOG CMD...: run CMD with stdout+stderr to LOG; on failure show the tail and die.
+run_logged() {
+    local log=$1; shift
+    local rc=0
+    "$@" >"$log" 2>&1 || rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "---- $log (last 40 lines) ----" >&2; tail -n 40 "$log" >&2
+        fail "command failed (exit $rc): $*"
+    fi
+}
+
+# is_static EXE: no program interpreter (ld.so) requested.
+is_static() { ! readelf -lW "$1" | grep -q 'Requesting program interpreter'; }
+
+# build LOG CMD...: compile/link step; a failure is a test failure with the compiler output shown.
+build() { run_logged "$@"; }
+
+require_libs() {
+    local f
+    for f in "$TOP/liblite-malloc-static.a" "$TOP/liblite-malloc-shared.so" "$TOP/lite-malloc.h"; do
+        [ -e "$f" ] || fail "$f is missing: run make in $TOP first"
+    done
+}
+
+# Linker flags of "way 1": -Wl,--wrap,SYM for every SYM.
+wrap_flags() { local s; for s in "${WRAP_SYMS[@]}"; do printf -- '-Wl,--wrap,%s\n' "$s"; done; }
+# Linker flags added in "way 5": -Wl,--defsym,SYM=__wrap_SYM for every SYM.
+defsym_flags() { local s; for s in "${WRAP_SYMS[@]}"; do printf -- '-Wl,--defsym,%s=__wrap_%s\n' "$s" "$s"; done; }
+
+# expect_output LOG PATTERN: the program's log must contain PATTERN (grep -E).
+expect_output() {
+    grep -Eq -- "$2" "$1" || { echo "---- $1 ----" >&2; tail -n 40 "$1" >&2; fail "expected /$2/ in $1"; }
+}
+
+# python3 of the distribution when there is one (a pyenv shim is a shell script).
+pick_python() {
+    if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else command -v python3; fi
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Way 2: program linked against liblite-malloc-shared.so (-L$TOP -llite-malloc-shared, rpath).
+# Proves the same as way 1 for a dynamically linked program: its own blocks, libc.so-internal
+# blocks, pthreads, forks, and C++ new/delete/containers/threads/exceptions are lite-malloc's.
+# Also checks the program really loaded the library from $TOP (ldd).
+set -euo pipefail
+source "$(dirname "$0")/src/common.bash"
+require_libs
+
+LINK=(-L"$TOP" -llite-malloc-shared -Wl,-rpath,"$TOP")
+
+note "C program"
+build "$SCRATCH/c.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
+    "$SRC/own_checks.c" -o "$SCRATCH/own_c" "${LINK[@]}"
+ldd "$SCRATCH/own_c" | grep -q "$TOP/liblite-malloc-shared.so" \
+    || { ldd "$SCRATCH/own_c"; fail "own_c does not load $TOP/liblite-malloc-shared.so"; }
+run_logged "$SCRATCH/c.run.log" "$SCRATCH/own_c"
+cat "$SCRATCH/c.run.log"
+expect_output "$SCRATCH/c.run.log" '^C checks: all [0-9]+ passed'
+
+note "C++ program"
+build "$SCRATCH/cxx.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" \
+    -c "$SRC/own_checks.c" -o "$SCRATCH/own_checks.o"
+build "$SCRATCH/cxx.build.log" "$CXX" -std=gnu++17 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
+    "$SRC/own_checks_cxx.cpp" "$SCRATCH/own_checks.o" -o "$SCRATCH/own_cxx" "${LINK[@]}"
+run_logged "$SCRATCH/cxx.run.log" "$SCRATCH/own_cxx"
+cat "$SCRATCH/cxx.run.log"
+expect_output "$SCRATCH/cxx.run.log" '^C\+\+ checks: all [0-9]+ passed'
+expect_output "$SCRATCH/cxx.run.log" '^C checks: all [0-9]+ passed'
+
+note "C program without rpath, found through LD_LIBRARY_PATH"
+build "$SCRATCH/c2.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
+    "$SRC/own_checks.c" -o "$SCRATCH/own_c_ldpath" -L"$TOP" -llite-malloc-shared
+run_logged "$SCRATCH/c2.run.log" env LD_LIBRARY_PATH="$TOP" "$SCRATCH/own_c_ldpath"
+expect_output "$SCRATCH/c2.run.log" '^C checks: all [0-9]+ passed'
+note "PASS"

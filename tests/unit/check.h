@@ -1,0 +1,289 @@
+/*
+ * Shared helpers for the lite-malloc unit tests (the programs in tests/unit).
+ *
+ * CHECK(cond, fmt, ...)  on failure prints "FAIL: file:line: cond: message" to stderr and
+ *                        exits with status 1 (via _exit, so a broken heap cannot hang exit()).
+ * FAILF(fmt, ...)        unconditional failure with a message.
+ * A constructor installs handlers that turn a fatal signal (SIGSEGV, SIGBUS, SIGABRT,
+ * SIGFPE, SIGILL) or the watchdog alarm (SIGALRM, see watchdog()) into a "FAIL:" line.
+ * fill_pattern/check_pattern write and verify a byte pattern determined by a seed, so
+ * overlapping blocks or stray writes are detected when the block is checked later.
+ *
+ * Only the standard C library and the public lite-malloc.h are used.
+ */
+#ifndef LITE_TEST_CHECK_H
+#define LITE_TEST_CHECK_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <malloc.h>
+
+#include "lite-malloc.h"
+
+#define CHECK(cond, ...)                                                               \
+    do {                                                                               \
+        if (__builtin_expect(!(cond), 0)) {                                            \
+            check_fail_(__FILE__, __LINE__, #cond, __VA_ARGS__);                       \
+        }                                                                              \
+    } while (0)
+
+#define FAILF(...) check_fail_(__FILE__, __LINE__, "", __VA_ARGS__)
+
+/* Message formatting into a stack buffer and a single write(2): no allocation, no stdio
+ * locks, so it works even when the heap is broken or from a forked child. */
+__attribute__((noreturn, format(printf, 4, 5), unused)) static void
+check_fail_(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "FAIL: %s:%d: %s%s", file, line, cond, cond[0] ? ": " : "");
+    if (n < 0) n = 0;
+    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (m > 0) n += m;
+    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    ssize_t w = write(2, buf, (size_t)n);
+    (void)w;
+    _exit(1);
+}
+
+/* Informational output that does not depend on stdio buffering (a child that _exit()s
+ * would lose buffered stdout). */
+__attribute__((format(printf, 1, 2), unused)) static void
+note(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    ssize_t w = write(1, buf, (size_t)n);
+    (void)w;
+}
+
+static void check_signal_handler_(int sig)
+{
+    char buf[128];
+    const char *what = sig == SIGALRM ? "watchdog alarm expired (deadlock or runaway test)"
+                                      : "fatal signal";
+    int n = snprintf(buf, sizeof buf, "FAIL: %s: signal %d (pid %d)\n", what, sig, (int)getpid());
+    if (n > 0) {
+        ssize_t w = write(2, buf, (size_t)n);
+        (void)w;
+    }
+    _exit(sig == SIGALRM ? 1 : 128 + sig);
+}
+
+__attribute__((constructor, unused)) static void check_install_handlers_(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGALRM};
+    /* An alternate stack so a stack overflow is reported too (static: no allocation). */
+    static char altstack[64 * 1024];
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = altstack;
+    ss.ss_size = sizeof altstack;
+    sigaltstack(&ss, NULL);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = check_signal_handler_;
+        sa.sa_flags = SA_ONSTACK | SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* Fail (via SIGALRM) if the process is still running after this many seconds. */
+static inline void watchdog(unsigned seconds) { alarm(seconds); }
+
+/* ---------------------------------------------------------------------------- random */
+static inline uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* uniform in [0, n) (n > 0) */
+static inline uint64_t rnd_below(uint64_t *state, uint64_t n) { return splitmix64(state) % n; }
+
+/* ---------------------------------------------------------------------------- patterns */
+static inline uint64_t pat_word_(uint64_t seed, size_t i)
+{
+    uint64_t x = seed ^ ((uint64_t)i * 0x9E3779B97F4A7C15ull);
+    x ^= x >> 31;
+    x *= 0xD6E8FEB86659FD93ull;
+    x ^= x >> 29;
+    return x;
+}
+
+/* Fill bytes [from, to) of p with the pattern of seed: byte k of the block always holds the
+ * same value for a given seed, whatever range it was written in. */
+static inline void fill_pattern_range(void *p, size_t from, size_t to, uint64_t seed)
+{
+    unsigned char *b = (unsigned char *)p;
+    size_t k = from;
+    while (k < to && (k & 7)) {
+        b[k] = (unsigned char)(pat_word_(seed, k >> 3) >> (8 * (k & 7)));
+        k++;
+    }
+    for (; k + 8 <= to; k += 8) {
+        uint64_t w = pat_word_(seed, k >> 3);
+        memcpy(b + k, &w, 8);
+    }
+    for (; k < to; k++) b[k] = (unsigned char)(pat_word_(seed, k >> 3) >> (8 * (k & 7)));
+}
+
+/* Returns the offset of the first byte in [from, to) that differs from the pattern, or
+ * (size_t)-1 when all match. */
+static inline size_t check_pattern_range(const void *p, size_t from, size_t to, uint64_t seed)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t k = from;
+    while (k < to && (k & 7)) {
+        if (b[k] != (unsigned char)(pat_word_(seed, k >> 3) >> (8 * (k & 7)))) return k;
+        k++;
+    }
+    for (; k + 8 <= to; k += 8) {
+        uint64_t w;
+        memcpy(&w, b + k, 8);
+        if (w != pat_word_(seed, k >> 3)) {
+            for (size_t j = 0; j < 8; j++)
+                if (b[k + j] != (unsigned char)(pat_word_(seed, k >> 3) >> (8 * j))) return k + j;
+        }
+    }
+    for (; k < to; k++)
+        if (b[k] != (unsigned char)(pat_word_(seed, k >> 3) >> (8 * (k & 7)))) return k;
+    return (size_t)-1;
+}
+
+static inline void fill_pattern(void *p, size_t n, uint64_t seed) { fill_pattern_range(p, 0, n, seed); }
+static inline size_t check_pattern(const void *p, size_t n, uint64_t seed)
+{
+    return check_pattern_range(p, 0, n, seed);
+}
+
+/* First offset in [0, n) whose byte is not zero, or (size_t)-1. */
+static inline size_t first_nonzero(const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t w;
+        memcpy(&w, b + k, 8);
+        if (w) break;
+    }
+    for (; k < n; k++)
+        if (b[k]) return k;
+    return (size_t)-1;
+}
+
+/* ---------------------------------------------------------------------------- /proc */
+static inline long read_proc_file_(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r <= 0) break;
+        len += (size_t)r;
+        if (len >= cap - 1) break;
+    }
+    close(fd);
+    buf[len] = 0;
+    return (long)len;
+}
+
+/* Resident set size in bytes (from /proc/self/statm), without allocating. */
+static inline size_t rss_bytes(void)
+{
+    char buf[256];
+    if (read_proc_file_("/proc/self/statm", buf, sizeof buf) <= 0) return 0;
+    unsigned long size = 0, resident = 0;
+    if (sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Virtual size in bytes (from /proc/self/statm). */
+static inline size_t vm_bytes(void)
+{
+    char buf[256];
+    if (read_proc_file_("/proc/self/statm", buf, sizeof buf) <= 0) return 0;
+    unsigned long size = 0;
+    if (sscanf(buf, "%lu", &size) != 1) return 0;
+    return (size_t)size * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Number of lines of /proc/self/maps (= number of mappings), without allocating. */
+static inline long count_maps(void)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[65536];
+    long lines = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r <= 0) break;
+        for (ssize_t i = 0; i < r; i++) lines += buf[i] == '\n';
+    }
+    close(fd);
+    return lines;
+}
+
+/* A field of /proc/meminfo in bytes (e.g. "MemAvailable:"), or 0 when unknown. */
+static inline size_t meminfo_bytes(const char *field)
+{
+    char buf[8192];
+    if (read_proc_file_("/proc/meminfo", buf, sizeof buf) <= 0) return 0;
+    const char *s = strstr(buf, field);
+    if (!s) return 0;
+    s += strlen(field);
+    unsigned long kb = 0;
+    if (sscanf(s, " %lu", &kb) != 1) return 0;
+    return (size_t)kb * 1024;
+}
+
+static inline struct lite_malloc_stats get_stats(void)
+{
+    struct lite_malloc_stats st;
+    memset(&st, 0, sizeof st);
+    lite_stats(&st);
+    return st;
+}
+
+#define KiB ((size_t)1024)
+#define MiB ((size_t)1024 * 1024)
+#define GiB ((size_t)1024 * 1024 * 1024)
+
+static inline int is_aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+
+/* The alignment every block of size n must have (x86_64 ABI, as glibc gives). */
+static inline size_t required_align(size_t n)
+{
+    if (n >= 16) return 16;
+    if (n >= 8) return 8;
+    if (n >= 4) return 4;
+    if (n >= 2) return 2;
+    return 1;
+}
+
+#endif /* LITE_TEST_CHECK_H */
