@@ -1074,9 +1074,9 @@ Superblock *owner_superblock(const void *p) {  // null when p cannot be one of o
     return in_fast_range(uintptr_t(sb)) || is_owned_slot(uintptr_t(sb)) ? sb : nullptr;
 }
 
-bool small_block_ok(Superblock *sb, const void *p) {
-    size_t off = size_t(static_cast<const char *>(p) - blocks_start(sb));
-    return static_cast<const char *>(p) < sb->end && off % sb->block_size == 0;
+bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
+    const char *q = static_cast<const char *>(p);
+    return q >= blocks_start(sb) && q < sb->bump && size_t(q - blocks_start(sb)) % sb->block_size == 0;
 }
 
 enum class Foreign { kAbort, kForward };
@@ -1185,15 +1185,18 @@ constexpr Foreign kForeign = Foreign::kAbort;
 #endif
 
 template <Foreign F>
+NOINLINE void do_free_slow(void *p) {
+    if (!p || free_slow(p, "free")) return;
+#if LITE_MALLOC_BUILD == 2
+    if (F == Foreign::kForward) { __libc_free(p); return; }
+#endif
+    fatal("free", "invalid pointer", p);
+}
+
+template <Foreign F>
 inline void do_free(void *p) {
     if (LIKELY(free_fast(p))) return;
-    if (!p) return;
-    if (!free_slow(p, "free")) {
-#if LITE_MALLOC_BUILD == 2
-        if (F == Foreign::kForward) { __libc_free(p); return; }
-#endif
-        fatal("free", "invalid pointer", p);
-    }
+    do_free_slow<F>(p);  // a tail call: the fast path needs no stack frame
 }
 
 template <Foreign F>
@@ -1492,9 +1495,11 @@ inline void *cxx_new(size_t size) {
     void *p = lite_malloc(size);
     return LIKELY(p != nullptr) ? p : cxx_new_retry(size, 0, false);
 }
+#if defined(__cpp_aligned_new)
 inline void *cxx_new_aligned(size_t size, std::align_val_t align) {
     return cxx_new_retry(size, size_t(align), false);
 }
+#endif
 inline void *cxx_new_nothrow(size_t size, size_t align) noexcept {
 #if LITE_MALLOC_BUILD == 1 || !defined(__cpp_exceptions)
     return cxx_new_retry(size, align, true);  // a handler that throws here would terminate
@@ -1508,6 +1513,13 @@ LITE_CXX_API void *operator new(size_t n) { return cxx_new(n); }
 LITE_CXX_API void *operator new[](size_t n) { return cxx_new(n); }
 LITE_CXX_API void *operator new(size_t n, const std::nothrow_t &) noexcept { return cxx_new_nothrow(n, 0); }
 LITE_CXX_API void *operator new[](size_t n, const std::nothrow_t &) noexcept { return cxx_new_nothrow(n, 0); }
+LITE_CXX_API void operator delete(void *p) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p, const std::nothrow_t &) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p, const std::nothrow_t &) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p, size_t) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete[](void *p, size_t) noexcept { lite_free(p); }
+#if defined(__cpp_aligned_new)  /* C++17 */
 LITE_CXX_API void *operator new(size_t n, std::align_val_t a) { return cxx_new_aligned(n, a); }
 LITE_CXX_API void *operator new[](size_t n, std::align_val_t a) { return cxx_new_aligned(n, a); }
 LITE_CXX_API void *operator new(size_t n, std::align_val_t a, const std::nothrow_t &) noexcept {
@@ -1516,16 +1528,11 @@ LITE_CXX_API void *operator new(size_t n, std::align_val_t a, const std::nothrow
 LITE_CXX_API void *operator new[](size_t n, std::align_val_t a, const std::nothrow_t &) noexcept {
     return cxx_new_nothrow(n, size_t(a));
 }
-LITE_CXX_API void operator delete(void *p) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete(void *p, const std::nothrow_t &) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p, const std::nothrow_t &) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete(void *p, size_t) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p, size_t) noexcept { lite_free(p); }
 LITE_CXX_API void operator delete(void *p, std::align_val_t) noexcept { lite_free(p); }
 LITE_CXX_API void operator delete[](void *p, std::align_val_t) noexcept { lite_free(p); }
 LITE_CXX_API void operator delete(void *p, size_t, std::align_val_t) noexcept { lite_free(p); }
 LITE_CXX_API void operator delete[](void *p, size_t, std::align_val_t) noexcept { lite_free(p); }
 LITE_CXX_API void operator delete(void *p, std::align_val_t, const std::nothrow_t &) noexcept { lite_free(p); }
 LITE_CXX_API void operator delete[](void *p, std::align_val_t, const std::nothrow_t &) noexcept { lite_free(p); }
+#endif
 #endif

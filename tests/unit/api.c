@@ -306,10 +306,17 @@ static void test_realloc(void)
         check_block("lite_realloc(NULL)", p, rsizes[i], 0);
         lite_free(p);
     }
-    /* every pair of sizes: contents preserved up to the smaller size */
+    /* every pair of sizes: contents preserved up to the smaller size (pairs with 64 MiB only
+     * against a few representatives: page faults are slow on a VM) */
     for (size_t a = 0; a < NRS; a++) {
         for (size_t b = 0; b < NRS; b++) {
             size_t na = rsizes[a], nb = rsizes[b];
+            if ((na == 64 << 20 || nb == 64 << 20) && a + b != 2 * (NRS - 1)) {
+                size_t other = na == 64 << 20 ? nb : na;
+                if (other != 100 && other != 8193 && other != 131073 && other != (1 << 20) &&
+                    other != (4 << 20))
+                    continue;
+            }
             uint64_t seed = na * 31 + nb;
             char *p = malloc(na);
             CHECK(p != NULL, "malloc(%zu)", na);
