@@ -9,7 +9,8 @@ LIBDIR   ?= $(PREFIX)/lib
 INCDIR   ?= $(PREFIX)/include
 
 # The allocator is C++ without exceptions or RTTI: nothing in it throws, and the shared
-# library must not drag libstdc++ into every process it is preloaded into.
+# library must not drag libstdc++ into every process it is preloaded into (the one
+# try/catch, in nothrow operator new, reaches the C++ runtime through weak references).
 LIBFLAGS = -std=c++17 $(OPT) -g -fPIC -fno-exceptions -fno-rtti -fno-plt \
            -fvisibility=hidden -ftls-model=initial-exec -Wall -Wextra $(CONFIG)
 
@@ -19,7 +20,7 @@ all: $(LIBS)
 
 # Shared library: defines malloc & co. (and operator new) so it interposes the C library.
 liblite-malloc-shared.so: lite-malloc.cpp lite-malloc.h
-	$(CXX) $(LIBFLAGS) -DLITE_MALLOC_BUILD=1 -c lite-malloc.cpp -o lite-malloc-shared.o
+	$(CXX) $(LIBFLAGS) -fexceptions -DLITE_MALLOC_BUILD=1 -c lite-malloc.cpp -o lite-malloc-shared.o
 	$(CC) -shared -Wl,-soname,liblite-malloc-shared.so -Wl,-z,now -o $@ lite-malloc-shared.o
 
 # Static library: defines __wrap_malloc & co. for -Wl,--wrap (and --defsym).  operator new

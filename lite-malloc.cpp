@@ -897,7 +897,9 @@ struct LargeHeader {
     char *user;         // the block handed out
     std::atomic<int> live;
 };
-std::atomic<LargeHeader *> g_large_cache[kLargeCacheSlots];
+/* A slot holds {header, mapping length}, swapped together: a thread looking for a fit
+ * never reads a header that another thread may be unmapping. */
+Tagged g_large_cache[kLargeCacheSlots];
 std::atomic<unsigned> g_large_cache_rr{0};
 
 size_t large_usable(LargeHeader *hdr) { return size_t(reinterpret_cast<char *>(hdr) + hdr->map_len - hdr->user); }
@@ -909,13 +911,21 @@ void large_unmap(LargeHeader *hdr) {
     os_unmap(hdr, len);
 }
 
+/* Swap a cache slot's content for `to`; returns the header that was there (or null). */
+LargeHeader *large_cache_swap(Tagged &slot, Tagged to) {
+    Tagged old = load_tagged(&slot);
+    while (!cas_tagged(&slot, old, to)) {}
+    if (old.ptr) g_large_cached.add(-long(old.tag));
+    return reinterpret_cast<LargeHeader *>(old.ptr);
+}
+
 LargeHeader *large_cache_take(size_t need) {
     for (auto &slot : g_large_cache) {
-        LargeHeader *hdr = slot.load(std::memory_order_acquire);
-        if (!hdr || hdr->map_len < need || hdr->map_len > need + need / 4 + (1u << 20)) continue;
-        if (slot.compare_exchange_strong(hdr, nullptr, std::memory_order_acq_rel)) {
-            g_large_cached.add(-long(hdr->map_len));
-            return hdr;
+        Tagged t = load_tagged(&slot);
+        if (!t.ptr || t.tag < need || t.tag > need + need / 4 + (1u << 20)) continue;
+        if (cas_tagged(&slot, t, Tagged{0, 0})) {
+            g_large_cached.add(-long(t.tag));
+            return reinterpret_cast<LargeHeader *>(t.ptr);
         }
     }
     return nullptr;
@@ -925,14 +935,15 @@ void large_cache_put(LargeHeader *hdr) {
     size_t len = hdr->map_len;
     if (len <= kLargeCacheEntry && g_large_cached.get() + long(len) <= long(kLargeCacheMax)) {
         g_large_cached.add(long(len));
+        Tagged mine{uintptr_t(hdr), len};
         for (auto &slot : g_large_cache) {
-            LargeHeader *none = nullptr;
-            if (slot.compare_exchange_strong(none, hdr, std::memory_order_acq_rel)) return;
+            Tagged t = load_tagged(&slot);
+            if (!t.ptr && cas_tagged(&slot, t, mine)) return;
         }
         // every slot taken: replace one in turn and drop the mapping it held
-        auto &slot = g_large_cache[g_large_cache_rr.fetch_add(1, std::memory_order_relaxed) % kLargeCacheSlots];
-        hdr = slot.exchange(hdr, std::memory_order_acq_rel);
-        g_large_cached.add(-long(hdr->map_len));
+        unsigned i = g_large_cache_rr.fetch_add(1, std::memory_order_relaxed) % kLargeCacheSlots;
+        hdr = large_cache_swap(g_large_cache[i], mine);
+        if (!hdr) return;
     }
     large_unmap(hdr);
 }
@@ -1006,12 +1017,16 @@ void *large_resize(void *p, size_t size) {
     } else if (!os_remap(start, old_len, need, 0, nullptr)) {  // could not grow in place
         char *target = map_aligned(need, kSbSize);
         if (!target) return nullptr;
+        // Unmark the old place before mremap frees it: afterwards another thread may
+        // already have mapped (and marked) a block of its own there.
+        if (!mark_owned(uintptr_t(target), kSbSize, true)) { os_unmap(target, need); return nullptr; }
+        mark_owned(uintptr_t(start), kSbSize, false);
         if (!os_remap(start, old_len, need, MREMAP_MAYMOVE | MREMAP_FIXED, target)) {
+            mark_owned(uintptr_t(start), kSbSize, true);
+            mark_owned(uintptr_t(target), kSbSize, false);
             os_unmap(target, need);
             return nullptr;
         }
-        mark_owned(uintptr_t(start), kSbSize, false);
-        mark_owned(uintptr_t(target), kSbSize, true);
         hdr = reinterpret_cast<LargeHeader *>(target);
         hdr->user = target + offset;
     }
@@ -1351,8 +1366,7 @@ bool trim_all() {
             return true;
         });
     for (auto &slot : g_large_cache) {
-        if (LargeHeader *hdr = slot.exchange(nullptr, std::memory_order_acq_rel)) {
-            g_large_cached.add(-long(hdr->map_len));
+        if (LargeHeader *hdr = large_cache_swap(slot, Tagged{0, 0})) {
             large_unmap(hdr);
             released = true;
         }
@@ -1363,7 +1377,10 @@ bool trim_all() {
 /* operator new: loop on the new-handler, then throw std::bad_alloc, as the standard says. */
 #if LITE_MALLOC_BUILD == 1
 /* The shared library must not pull libstdc++ into C programs it is preloaded into: reach
- * the handful of libstdc++ functions weakly; a program calling operator new has them. */
+ * the handful of libstdc++ functions weakly; a program calling operator new has them.
+ * That includes the C++ runtime behind the one try/catch below (nothrow new must catch
+ * a std::bad_alloc thrown by a new-handler); no exception can exist without libstdc++. */
+__asm__(".weak __gxx_personality_v0\n.weak __cxa_begin_catch\n.weak __cxa_end_catch\n.weak _Unwind_Resume");
 extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
 extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak, noreturn));
 #else
@@ -1501,7 +1518,7 @@ inline void *cxx_new_aligned(size_t size, std::align_val_t align) {
 }
 #endif
 inline void *cxx_new_nothrow(size_t size, size_t align) noexcept {
-#if LITE_MALLOC_BUILD == 1 || !defined(__cpp_exceptions)
+#if !defined(__cpp_exceptions)
     return cxx_new_retry(size, align, true);  // a handler that throws here would terminate
 #else
     try { return cxx_new_retry(size, align, true); } catch (...) { return nullptr; }

@@ -12,7 +12,7 @@ LINK=(-L"$TOP" -llite-malloc-shared -Wl,-rpath,"$TOP")
 note "C program"
 build "$SCRATCH/c.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
     "$SRC/own_checks.c" -o "$SCRATCH/own_c" "${LINK[@]}"
-ldd "$SCRATCH/own_c" | grep -q "$TOP/liblite-malloc-shared.so" \
+ldd "$SCRATCH/own_c" | grep "$TOP/liblite-malloc-shared.so" >/dev/null \
     || { ldd "$SCRATCH/own_c"; fail "own_c does not load $TOP/liblite-malloc-shared.so"; }
 run_logged "$SCRATCH/c.run.log" "$SCRATCH/own_c"
 cat "$SCRATCH/c.run.log"

@@ -17,13 +17,13 @@ build "$SCRATCH/build.log" "$CXX" -pthread "$SCRATCH/hooks_main.o" "$SCRATCH/own
     "$SCRATCH/own_checks.o" -o "$SCRATCH/hooks_prog"
 
 # nothing but the program itself may provide lite-malloc
-! ldd "$SCRATCH/hooks_prog" | grep -q lite-malloc || fail "hooks_prog loads a lite-malloc library"
+! ldd "$SCRATCH/hooks_prog" | grep lite-malloc >/dev/null || fail "hooks_prog loads a lite-malloc library"
 for sym in malloc free lite_owns; do
-    nm --defined-only "$SCRATCH/hooks_main.o" | grep -Eq " [TW] $sym\$" \
+    nm --defined-only "$SCRATCH/hooks_main.o" | grep -E " [TW] $sym\$" >/dev/null \
         || fail "hooks_main.o (the lite-hooks.h TU) does not define $sym"
 done
 # and the executable exports malloc so that libc.so binds to it
-nm -D --defined-only "$SCRATCH/hooks_prog" | grep -Eq ' [TW] malloc$' \
+nm -D --defined-only "$SCRATCH/hooks_prog" | grep -E ' [TW] malloc$' >/dev/null \
     || fail "hooks_prog does not export malloc to shared libraries"
 
 run_logged "$SCRATCH/run.log" "$SCRATCH/hooks_prog"

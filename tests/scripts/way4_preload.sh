@@ -27,7 +27,7 @@ build "$SCRATCH/probe.build.log" "$CC" -std=gnu11 -O1 -g -Wall -shared -fPIC -pt
     "$SRC/preload_probe.c" -o "$PROBE" -ldl
 build "$SCRATCH/mt.build.log" "$CXX" -std=gnu++17 -O2 -g -Wall -pthread "$SRC/mt_prog.cpp" \
     -o "$SCRATCH/mt_prog" -ldl
-! ldd "$SCRATCH/mt_prog" | grep -q lite-malloc || fail "mt_prog must not be linked with lite-malloc"
+! ldd "$SCRATCH/mt_prog" | grep lite-malloc >/dev/null || fail "mt_prog must not be linked with lite-malloc"
 
 # preloaded LABEL MIN_PEAK OUT CMD...: run CMD with lite-malloc + probe preloaded, stdout to OUT,
 # then check the probe's line for this run.
@@ -48,10 +48,10 @@ preloaded() {
     note "$label: $line"
     local sym
     for sym in malloc free realloc calloc; do
-        [[ $line == *" $sym=$LITE "* ]] \
-            || fail "$label: $sym is not bound to $LITE in the process ($line)"
+        [[ $line == *" $sym=lite "* || $line == *" $sym=exe "* ]] \
+            || fail "$label: $sym does not resolve to $LITE in the process ($line)"
     done
-    [[ $line == *" owns=1 "* ]] || fail "$label: a malloc() block is not lite-malloc's ($line)"
+    [[ $line == *" owns=1 "* ]] || fail "$label: malloc/realloc/calloc blocks are not lite-malloc's ($line)"
     local peak=${line##*peak_in_use=}; peak=${peak%% *}
     [ "$peak" -ge "$min_peak" ] \
         || fail "$label: peak lite-malloc bytes_in_use $peak < $min_peak: the program's memory did not come from lite-malloc"

@@ -17,9 +17,9 @@ note "C program"
 build "$SCRATCH/c.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
     "$SRC/own_checks.c" -o "$SCRATCH/own_c" "${WRAP[@]}" "${DEFSYM[@]}" "$LIB"
 ! is_static "$SCRATCH/own_c" || fail "own_c is not dynamically linked"
-! ldd "$SCRATCH/own_c" | grep -q lite-malloc || fail "own_c loads a lite-malloc shared library"
+! ldd "$SCRATCH/own_c" | grep lite-malloc >/dev/null || fail "own_c loads a lite-malloc shared library"
 # the executable must export malloc & free for libc.so to bind to them
-nm -D --defined-only "$SCRATCH/own_c" | grep -Eq ' (T|A|W) malloc$' \
+nm -D --defined-only "$SCRATCH/own_c" | grep -E ' (T|A|W) malloc$' >/dev/null \
     || { nm -D "$SCRATCH/own_c" | grep -E 'malloc|free' >&2; fail "own_c does not export malloc"; }
 run_logged "$SCRATCH/c.run.log" "$SCRATCH/own_c" wrap
 cat "$SCRATCH/c.run.log"

@@ -34,7 +34,7 @@ run_logged() {
 }
 
 # is_static EXE: no program interpreter (ld.so) requested.
-is_static() { ! readelf -lW "$1" | grep -q 'Requesting program interpreter'; }
+is_static() { ! readelf -lW "$1" | grep 'Requesting program interpreter' >/dev/null; }
 
 # build LOG CMD...: compile/link step; a failure is a test failure with the compiler output shown.
 build() { run_logged "$@"; }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make install PREFIX=/usr DESTDIR=<scratch>`: the libraries, the headers (lite-malloc.h,
+# lite-hooks.h and the lite-malloc.cpp it includes) and lib/pkgconfig/lite-malloc.pc must be
+# installed; `pkg-config --cflags --libs lite-malloc`, pointed at the staged tree with
+# PKG_CONFIG_PATH and PKG_CONFIG_SYSROOT_DIR, must give flags that build
+#   - a C program using the shared library (run: blocks are lite-malloc's, and the library
+#     mapped is the installed one),
+#   - a C++ program with lite-hooks.h first (cflags only), which must work too,
+#   - a static --wrap program against the installed liblite-malloc-static.a.
+set -euo pipefail
+source "$(dirname "$0")/src/common.bash"
+require_libs
+command -v pkg-config >/dev/null || fail "pkg-config is not installed"
+
+DEST=$SCRATCH/root
+run_logged "$SCRATCH/install.log" make -C "$TOP" install PREFIX=/usr DESTDIR="$DEST"
+cat "$SCRATCH/install.log"
+for f in usr/lib/liblite-malloc-shared.so usr/lib/liblite-malloc-static.a usr/include/lite-malloc.h \
+         usr/include/lite-hooks.h usr/include/lite-malloc.cpp usr/lib/pkgconfig/lite-malloc.pc; do
+    [ -f "$DEST/$f" ] || fail "make install did not install /$f"
+done
+[ -x "$DEST/usr/lib/liblite-malloc-shared.so" ] || fail "the shared library is not executable"
+cmp "$TOP/lite-malloc.h" "$DEST/usr/include/lite-malloc.h" || fail "installed lite-malloc.h differs"
+PC=$DEST/usr/lib/pkgconfig/lite-malloc.pc
+cat "$PC"
+! grep -n '@[A-Z]*@' "$PC" || fail "lite-malloc.pc has unsubstituted placeholders"
+grep -Fx 'prefix=/usr' "$PC" >/dev/null || fail "lite-malloc.pc: prefix is not /usr"
+
+export PKG_CONFIG_PATH=$DEST/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$DEST
+export PKG_CONFIG_LIBDIR=$DEST/usr/lib/pkgconfig # nothing from the machine's own .pc files
+pkg-config --exists lite-malloc || fail "pkg-config does not find lite-malloc"
+ver=$(pkg-config --modversion lite-malloc)
+# -I/usr/include and -L/usr/lib are system directories that pkg-config may drop: allow them, so
+# that the sysroot-prefixed flags are always printed
+export PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1
+read -r -a CFLAGS <<<"$(pkg-config --cflags lite-malloc)"
+read -r -a LIBS <<<"$(pkg-config --libs lite-malloc)"
+note "pkg-config lite-malloc $ver: cflags: ${CFLAGS[*]}  libs: ${LIBS[*]}"
+[[ " ${CFLAGS[*]} " == *" -I$DEST/usr/include "* ]] || fail "cflags do not point into the staged tree"
+[[ " ${LIBS[*]} " == *" -L$DEST/usr/lib "* && " ${LIBS[*]} " == *" -llite-malloc-shared "* ]] \
+    || fail "libs do not point into the staged tree"
+
+note "C program with pkg-config flags"
+build "$SCRATCH/c.build.log" "$CC" -std=gnu11 -O1 -Wall "${CFLAGS[@]}" "$SRC/install_prog.c" \
+    -o "$SCRATCH/install_prog" "${LIBS[@]}"
+run_logged "$SCRATCH/c.run.log" env LD_LIBRARY_PATH="$DEST/usr/lib" "$SCRATCH/install_prog" "$DEST/usr/lib"
+cat "$SCRATCH/c.run.log"
+
+note "C++ program with the installed lite-hooks.h (cflags only)"
+build "$SCRATCH/hooks.build.log" "$CXX" -std=gnu++17 -O1 -Wall "${CFLAGS[@]}" "$SRC/install_hooks.cpp" \
+    -o "$SCRATCH/install_hooks" -pthread
+! ldd "$SCRATCH/install_hooks" | grep lite-malloc >/dev/null || fail "hooks program links a lite-malloc library"
+run_logged "$SCRATCH/hooks.run.log" "$SCRATCH/install_hooks"
+cat "$SCRATCH/hooks.run.log"
+
+note "static --wrap program with the installed archive"
+mapfile -t WRAP < <(wrap_flags)
+build "$SCRATCH/wrap.build.log" "$CC" -std=gnu11 -O1 -Wall -pthread "${CFLAGS[@]}" -DOWN_CHECKS_MAIN \
+    "$SRC/own_checks.c" -o "$SCRATCH/own_wrap" -static "${WRAP[@]}" "$DEST/usr/lib/liblite-malloc-static.a"
+run_logged "$SCRATCH/wrap.run.log" "$SCRATCH/own_wrap" wrap
+expect_output "$SCRATCH/wrap.run.log" '^C checks: all [0-9]+ passed'
+note "PASS"

@@ -1,0 +1,115 @@
+/*
+ * mapcount: a big heap must not take one mapping per block or per small segment
+ * (vm.max_map_count is 65530).  Holds ~10 GiB in small blocks (4000 and 8000 bytes, touched
+ * lightly: an index word at the start and a byte at the end) plus 512 MiB in medium blocks
+ * (60 KiB), then counts the lines of /proc/self/maps: fewer than 100 more than at the start.
+ * bytes_in_use must cover what is live.  On a machine with less memory the amount is scaled
+ * down to what MemAvailable allows (said on stdout); the assertions stay the same.
+ */
+#include "check.h"
+
+#include <sys/mman.h>
+
+#define TARGET_SMALL (10 * GiB)
+#define TARGET_MEDIUM (512 * MiB)
+#define MAX_NEW_MAPS 100
+
+static void touch(char *p, size_t n, uint64_t idx)
+{
+    memcpy(p, &idx, 8);
+    p[n - 1] = (char)(idx * 7 + 1);
+}
+
+static void check_touch(const char *p, size_t n, uint64_t idx)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    CHECK(v == idx && p[n - 1] == (char)(idx * 7 + 1),
+          "block %zu (%zu bytes at %p) was overwritten (found %#zx): blocks overlap",
+          (size_t)idx, n, (const void *)p, (size_t)v);
+}
+
+int main(void)
+{
+    watchdog(280);
+    size_t small_target = TARGET_SMALL, medium_target = TARGET_MEDIUM;
+    size_t avail = meminfo_bytes("MemAvailable:");
+    size_t need = small_target + medium_target + 2 * GiB;
+    if (avail && avail < need) {
+        double f = avail > 3 * GiB ? (double)(avail - 2 * GiB) / (double)(need - 2 * GiB) : 0.1;
+        small_target = (size_t)((double)small_target * f);
+        medium_target = (size_t)((double)medium_target * f);
+        note("mapcount: only %zu MiB available: scaled down to %zu MiB small + %zu MiB medium",
+             avail / MiB, small_target / MiB, medium_target / MiB);
+    }
+
+    void *warm = malloc(100);
+    free(warm);
+    long maps0 = count_maps();
+    CHECK(maps0 > 0, "cannot read /proc/self/maps");
+    struct lite_malloc_stats s0 = get_stats();
+
+    size_t nsmall_max = small_target / 4000 + 16, nmed_max = medium_target / (60 * KiB) + 16;
+    /* the pointer tables come from mmap so that they do not add to the heap being measured */
+    char **small = mmap(NULL, nsmall_max * sizeof(char *), PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char **med = mmap(NULL, nmed_max * sizeof(char *), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(small != MAP_FAILED && med != MAP_FAILED, "mmap of pointer tables");
+    long maps_tables = count_maps() - maps0;
+
+    size_t ns = 0, nm = 0, bytes = 0, medbytes = 0;
+    while (bytes < small_target && ns < nsmall_max) {
+        size_t n = ns % 2 ? 8000 : 4000;
+        char *p = malloc(n);
+        CHECK(p != NULL, "malloc(%zu) failed after %zu bytes", n, bytes);
+        if (ns % 4 == 0) touch(p, n, ns);
+        small[ns++] = p;
+        bytes += n;
+        if (ns % (1 << 18) == 0) {
+            long m = count_maps() - maps0 - maps_tables;
+            CHECK(m < MAX_NEW_MAPS, "%ld new mappings after %zu small blocks (%zu MiB)", m, ns,
+                  bytes / MiB);
+        }
+    }
+    while (medbytes < medium_target && nm < nmed_max) {
+        char *p = malloc(60 * KiB);
+        CHECK(p != NULL, "malloc(60 KiB) failed");
+        touch(p, 60 * KiB, nm);
+        med[nm++] = p;
+        medbytes += 60 * KiB;
+    }
+    long maps1 = count_maps();
+    struct lite_malloc_stats s1 = get_stats();
+    note("mapcount: %zu small blocks (%zu MiB) + %zu medium blocks (%zu MiB) live; maps %ld -> %ld "
+         "(%ld of them the test's own tables); RSS %zu MiB; in_use %zu MiB, mapped %zu MiB",
+         ns, bytes / MiB, nm, medbytes / MiB, maps0, maps1, maps_tables, rss_bytes() / MiB,
+         s1.bytes_in_use / MiB, s1.bytes_mapped / MiB);
+    long grown = maps1 - maps0 - maps_tables;
+    CHECK(grown < MAX_NEW_MAPS, "/proc/self/maps grew by %ld lines while holding %zu MiB in %zu blocks "
+          "(limit %d)", grown, (bytes + medbytes) / MiB, ns + nm, MAX_NEW_MAPS);
+    CHECK(s1.bytes_in_use >= s0.bytes_in_use + bytes + medbytes,
+          "bytes_in_use %zu < the %zu bytes live", s1.bytes_in_use, bytes + medbytes);
+    CHECK(s1.bytes_mapped >= s1.bytes_in_use, "bytes_mapped < bytes_in_use");
+
+    for (size_t i = 0; i < ns; i++) {
+        if (i % 4 == 0) check_touch(small[i], i % 2 ? 8000 : 4000, i);
+        free(small[i]);
+    }
+    for (size_t i = 0; i < nm; i++) {
+        check_touch(med[i], 60 * KiB, i);
+        free(med[i]);
+    }
+    int t = malloc_trim(0);
+    CHECK(t == 0 || t == 1, "malloc_trim returned %d", t);
+    long maps2 = count_maps();
+    struct lite_malloc_stats s2 = get_stats();
+    note("after free + trim: maps %ld, RSS %zu MiB, in_use %zu, mapped %zu MiB, released %zu MiB",
+         maps2, rss_bytes() / MiB, s2.bytes_in_use, s2.bytes_mapped / MiB, s2.bytes_released / MiB);
+    CHECK(maps2 - maps0 - maps_tables < MAX_NEW_MAPS, "/proc/self/maps grew by %ld lines after freeing",
+          maps2 - maps0 - maps_tables);
+    CHECK(s2.bytes_in_use <= s0.bytes_in_use + MiB, "bytes_in_use %zu after freeing everything",
+          s2.bytes_in_use);
+    note("mapcount: all checks passed");
+    return 0;
+}

@@ -1,0 +1,149 @@
+/*
+ * thread_churn: 12000 short-lived threads (in waves of 8).  Each allocates blocks of many
+ * size classes (small, medium, sometimes large), frees some of them itself and leaves the
+ * rest to the main thread, which verifies and frees them after the thread has exited.
+ * A heap that leaks per thread (superblocks or spans never reused after the thread exits,
+ * or blocks freed into a dead heap never recovered) makes the resident set grow with the
+ * number of threads: RSS must stay within 256 MiB of the starting RSS, and bytes_in_use
+ * must come back to near its start value.
+ */
+#include "check.h"
+
+#include <pthread.h>
+
+enum { TOTAL = 12000, WAVE = 8, NSMALL = 64, NMED = 4, KEEP_MAX = NSMALL + NMED + 2 };
+#define RSS_LIMIT (256 * MiB)
+
+struct left {
+    char *p;
+    size_t usable;
+    uint64_t seed;
+};
+
+struct job {
+    long index;
+    int nleft;
+    struct left left[KEEP_MAX];
+};
+
+static struct job jobs[WAVE];
+
+static void take(struct job *j, char *p, size_t req, uint64_t seed, const char *how)
+{
+    CHECK(p != NULL, "%s(%zu) in thread %ld", how, req, j->index);
+    CHECK(is_aligned(p, required_align(req)), "%s(%zu) misaligned", how, req);
+    size_t u = malloc_usable_size(p);
+    CHECK(u >= req, "%s(%zu): usable %zu", how, req, u);
+    fill_pattern(p, u, seed);
+    j->left[j->nleft].p = p;
+    j->left[j->nleft].usable = u;
+    j->left[j->nleft].seed = seed;
+    j->nleft++;
+}
+
+static void *thread_main(void *arg)
+{
+    struct job *j = arg;
+    uint64_t rng = (uint64_t)j->index * 0x9E3779B97F4A7C15ull + 7;
+    uint64_t seed = (uint64_t)j->index << 20;
+    j->nleft = 0;
+    for (int i = 0; i < NSMALL; i++) {
+        size_t n = (size_t)(16 << (i % 8)) + (size_t)rnd_below(&rng, 16); /* 16..2 KiB classes */
+        if (i % 9 == 0) {
+            char *p = calloc(1, n);
+            CHECK(p && first_nonzero(p, n) == (size_t)-1, "calloc(1, %zu) not zero", n);
+            take(j, p, n, ++seed, "calloc");
+        } else {
+            take(j, malloc(n), n, ++seed, "malloc");
+        }
+    }
+    for (int i = 0; i < NMED; i++) {
+        size_t n = 10 * KiB + (size_t)rnd_below(&rng, 90 * KiB);
+        take(j, malloc(n), n, ++seed, "malloc");
+    }
+    if (j->index % 4 == 0) {
+        size_t n = 150 * KiB + (size_t)rnd_below(&rng, 450 * KiB);
+        take(j, malloc(n), n, ++seed, "malloc");
+    }
+    /* grow one block with realloc */
+    {
+        struct left *l = &j->left[1];
+        size_t n = l->usable * 3 + 10;
+        char *q = realloc(l->p, n);
+        CHECK(q != NULL, "realloc");
+        size_t bad = check_pattern(q, l->usable, l->seed);
+        CHECK(bad == (size_t)-1, "realloc lost byte %zu", bad);
+        size_t u = malloc_usable_size(q);
+        fill_pattern(q, u, l->seed);
+        l->p = q;
+        l->usable = u;
+    }
+    /* free every other block here, leave the rest to the main thread */
+    int k = 0;
+    for (int i = 0; i < j->nleft; i++) {
+        struct left *l = &j->left[i];
+        size_t bad = check_pattern(l->p, l->usable, l->seed);
+        CHECK(bad == (size_t)-1, "thread %ld: block corrupted at offset %zu", j->index, bad);
+        if (i % 2) free(l->p);
+        else j->left[k++] = *l;
+    }
+    j->nleft = k;
+    return NULL;
+}
+
+int main(void)
+{
+    watchdog(250);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * KiB);
+
+    /* warm up so the starting RSS includes the allocator's fixed overhead */
+    void *warm = malloc(100);
+    free(warm);
+    size_t rss0 = rss_bytes();
+    struct lite_malloc_stats s0 = get_stats();
+    size_t rss_max = rss0;
+    long created = 0;
+    for (long base = 0; base < TOTAL; base += WAVE) {
+        pthread_t th[WAVE];
+        for (int w = 0; w < WAVE; w++) {
+            jobs[w].index = base + w;
+            int rc = pthread_create(&th[w], &attr, thread_main, &jobs[w]);
+            CHECK(rc == 0, "pthread_create #%ld failed: %d", base + w, rc);
+            created++;
+        }
+        for (int w = 0; w < WAVE; w++) pthread_join(th[w], NULL);
+        for (int w = 0; w < WAVE; w++) {
+            for (int i = 0; i < jobs[w].nleft; i++) {
+                struct left *l = &jobs[w].left[i];
+                size_t bad = check_pattern(l->p, l->usable, l->seed);
+                CHECK(bad == (size_t)-1, "block left by exited thread %ld corrupted at offset %zu",
+                      jobs[w].index, bad);
+                free(l->p);
+            }
+            jobs[w].nleft = 0;
+        }
+        if ((base / WAVE) % 16 == 0) {
+            size_t r = rss_bytes();
+            if (r > rss_max) rss_max = r;
+            CHECK(r <= rss0 + RSS_LIMIT,
+                  "RSS grew from %zu MiB to %zu MiB after %ld threads (memory of exited threads "
+                  "is not reused)", rss0 / MiB, r / MiB, created);
+        }
+    }
+    size_t rss_end = rss_bytes();
+    if (rss_end > rss_max) rss_max = rss_end;
+    struct lite_malloc_stats s1 = get_stats();
+    note("thread_churn: %ld threads; RSS start %zu KiB, max %zu KiB, end %zu KiB; in_use %zu -> %zu; "
+         "mapped %zu MiB; heaps created %zu", created, rss0 / KiB, rss_max / KiB, rss_end / KiB,
+         s0.bytes_in_use, s1.bytes_in_use, s1.bytes_mapped / MiB, s1.threads);
+    CHECK(rss_end <= rss0 + RSS_LIMIT, "RSS grew from %zu MiB to %zu MiB", rss0 / MiB, rss_end / MiB);
+    CHECK(s1.bytes_in_use <= s0.bytes_in_use + 1 * MiB,
+          "bytes_in_use %zu after all blocks were freed (start %zu)", s1.bytes_in_use,
+          s0.bytes_in_use);
+    CHECK(s1.bytes_mapped <= 1024 * MiB,
+          "bytes_mapped %zu MiB: memory committed per thread is not reused", s1.bytes_mapped / MiB);
+    note("thread_churn: all checks passed");
+    return 0;
+}
