@@ -107,6 +107,15 @@ inline long syscall6(long n, long a, long b, long c, long d, long e, long f) {
 }
 inline bool sys_failed(long r) { return r < 0 && r > -4096; }
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LITE_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(LITE_TSAN)
+#define LITE_TSAN 1
+#endif
+#ifndef LITE_TSAN
 void *os_map(void *hint, size_t len, int prot, int flags) {
     long r = syscall6(SYS_mmap, long(hint), long(len), prot, flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return sys_failed(r) ? nullptr : reinterpret_cast<void *>(r);
@@ -122,6 +131,21 @@ void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
     long r = syscall6(SYS_mremap, long(old), long(old_len), long(len), flags, long(to), 0);
     return sys_failed(r) ? nullptr : reinterpret_cast<void *>(r);
 }
+#else
+/* Under ThreadSanitizer the sanitizer must see memory being unmapped and mapped again,
+ * or it takes the reuse of an address for a data race: go through libc there. */
+void *os_map(void *hint, size_t len, int prot, int flags) {
+    void *p = mmap(hint, len, prot, flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+}
+void os_unmap(void *p, size_t len) { if (len) munmap(p, len); }
+bool os_protect(void *p, size_t len, int prot) { return mprotect(p, len, prot) == 0; }
+void os_advise(void *p, size_t len, int advice) { if (len) madvise(p, len, advice); }
+void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
+    void *p = mremap(old, old_len, len, flags, to);
+    return p == MAP_FAILED ? nullptr : p;
+}
+#endif
 void os_write(const char *s, size_t n) { syscall6(SYS_write, 2, long(s), long(n), 0, 0, 0); }
 
 /* Heap corruption: one line naming lite-malloc, the operation and the pointer, then abort. */
@@ -156,12 +180,7 @@ struct alignas(16) Tagged {
 };
 
 inline bool cas_tagged(Tagged *where, Tagged &expected, Tagged desired) {
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define LITE_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(LITE_TSAN)
+#ifdef LITE_TSAN
     unsigned __int128 exp = (unsigned __int128)expected.tag << 64 | expected.ptr;
     unsigned __int128 des = (unsigned __int128)desired.tag << 64 | desired.ptr;
     bool ok = __atomic_compare_exchange_n(reinterpret_cast<unsigned __int128 *>(where), &exp, des,
@@ -451,7 +470,7 @@ struct Superblock {
     int32_t used;                // blocks out, as far as the owner knows
     uint32_t block_size;
     std::atomic<Heap *> owner;   // the heap whose thread may use `free`; null if none
-    char *bump;                  // first block never handed out
+    std::atomic<char *> bump;    // first block never handed out (others read it to validate)
     char *end;                   // end of the last whole block
     Superblock *next, *prev;     // the owner's list for this class
     uint8_t kind;
@@ -549,7 +568,7 @@ void remote_free(Superblock *sb, Block *b) {
 void release_superblock(Superblock *sb, unsigned home) {
     sb->owner.store(nullptr, std::memory_order_release);
     for (;;) {
-        if (sb->free || sb->bump < sb->end) {
+        if (sb->free || sb->bump.load(std::memory_order_relaxed) < sb->end) {
             if (sb->used == 0) pool_put(sb, home);
             else g_adoptable[sb->size_class].push(uintptr_t(sb));
             return;
@@ -670,8 +689,8 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->capacity = uint32_t(kSbUsable / bs < kMaxCapacity ? kSbUsable / bs : kMaxCapacity);
     sb->free = nullptr;
     sb->used = 0;
-    sb->bump = blocks_start(sb);
-    sb->end = sb->bump + size_t(sb->capacity) * bs;
+    sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
+    sb->end = blocks_start(sb) + size_t(sb->capacity) * bs;
     sb->clean = 0;  // its pages are about to be used
     sb->remote.store(0, std::memory_order_relaxed);
     sb->owner.store(h, std::memory_order_release);
@@ -681,13 +700,13 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
 void extend(Superblock *sb) {
     size_t bs = sb->block_size;
     size_t n = kExtendBytes / bs ? kExtendBytes / bs : 1;
-    size_t left = size_t(sb->end - sb->bump) / bs;
+    char *first = sb->bump.load(std::memory_order_relaxed), *b = first;
+    size_t left = size_t(sb->end - first) / bs;
     if (n > left) n = left;
-    char *b = sb->bump;
     for (size_t i = 1; i < n; i++, b += bs) reinterpret_cast<Block *>(b)->next = reinterpret_cast<Block *>(b + bs);
     reinterpret_cast<Block *>(b)->next = sb->free;
-    sb->free = reinterpret_cast<Block *>(sb->bump);
-    sb->bump += n * bs;
+    sb->free = reinterpret_cast<Block *>(first);
+    sb->bump.store(first + n * bs, std::memory_order_relaxed);
 }
 
 /* A superblock for class c that nobody else owns: adopt one, reuse an empty one, or carve. */
@@ -733,7 +752,7 @@ void *small_refill_owned(Heap *h, unsigned c) {
         Superblock *sb = h->current[c];
         if (sb != &g_empty) {
             if (!sb->free && sb->remote.load(std::memory_order_relaxed)) collect_remote(sb);
-            if (!sb->free && sb->bump < sb->end) extend(sb);
+            if (!sb->free && sb->bump.load(std::memory_order_relaxed) < sb->end) extend(sb);
             if (sb->free) return small_alloc(h, c);
             list_remove(h, c, sb);  // full: let go of it
             release_superblock(sb, h->engine);
@@ -1091,7 +1110,8 @@ Superblock *owner_superblock(const void *p) {  // null when p cannot be one of o
 
 bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
     const char *q = static_cast<const char *>(p);
-    return q >= blocks_start(sb) && q < sb->bump && size_t(q - blocks_start(sb)) % sb->block_size == 0;
+    return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed) &&
+           size_t(q - blocks_start(sb)) % sb->block_size == 0;
 }
 
 enum class Foreign { kAbort, kForward };
@@ -1416,7 +1436,7 @@ LITE_API int lite_owns(const void *p) {
     }
     const char *q = static_cast<const char *>(p);
     switch (sb->kind) {
-    case kSmall: return q >= blocks_start(sb) && q < sb->bump;
+    case kSmall: return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed);
     case kSpanHost: {
         auto *host = reinterpret_cast<SpanHost *>(sb);
         for (size_t i = page_index(uintptr_t(q)); i >= kHostHeaderPages && i < kSbPages; i--)

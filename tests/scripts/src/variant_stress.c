@@ -48,7 +48,7 @@ static int verify(const unsigned char *p, size_t n, unsigned seed) {
     return 1;
 }
 
-enum { NT = 4, SLOTS = 512, XSLOTS = 64, OPS = 150000 };
+enum { NT = 4, SLOTS = 512, XSLOTS = 64, OPS = 80000 };
 static pthread_mutex_t xmu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char *xptr[XSLOTS];
 static size_t xlen[XSLOTS];
@@ -57,10 +57,11 @@ static unsigned xseed[XSLOTS];
 struct targ { unsigned seed; int bad; };
 
 static size_t pick_size(unsigned x) {
-    switch (x % 100) {
-    case 0: return 1 + (x >> 8) % (2u << 20);     /* large */
-    case 1: case 2: case 3: return 1 + (x >> 8) % 300000; /* medium */
-    default: return 1 + (x >> 8) % 1100;          /* small */
+    switch (x % 400) {
+    case 0: return 1 + (x >> 8) % (1u << 20);                   /* large */
+    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8:
+        return 1 + (x >> 8) % 150000;                           /* medium */
+    default: return 1 + (x >> 8) % 1100;                        /* small */
     }
 }
 
