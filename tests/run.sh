@@ -21,6 +21,7 @@ pass=0 fail=0 failed=()
 run_one() {  # name, command...
     local name=$1; shift
     local log=$BUILD/$name.log start=$SECONDS
+    mkdir -p "$(dirname "$log")"
     if timeout -k 10 "$TEST_TIMEOUT" "$@" >"$log" 2>&1; then
         pass=$((pass + 1)); printf 'PASS %-40s %4ss\n' "$name" $((SECONDS - start))
     else

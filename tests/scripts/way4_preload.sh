@@ -10,9 +10,11 @@
 #            flags; output must equal the run without lite-malloc; it checks lite_owns() through
 #            dlsym(RTLD_DEFAULT) on its malloc/new/container blocks.
 # In every preloaded process a probe (preload_probe.so, loaded after lite-malloc) reports at
-# exit which object defines the malloc/free/realloc/calloc the process binds to (must be
-# liblite-malloc-shared.so), lite_owns() of a malloc() block, and the peak of
-# lite_stats().bytes_in_use sampled during the run (must show the program's big buffers).
+# exit which object the global malloc/free/realloc/calloc resolve to (liblite-malloc-shared.so,
+# or the executable's own PLT stub as in python3; never libc), lite_owns() of blocks from
+# malloc/realloc/calloc/posix_memalign called through the same global binding as the
+# program's, and the peak of lite_stats().bytes_in_use sampled every millisecond during the
+# run, which must cover the program's big buffers (sort's -S buffer, python's objects).
 set -euo pipefail
 source "$(dirname "$0")/src/common.bash"
 require_libs
