@@ -1214,6 +1214,14 @@ namespace {
 #if LITE_MALLOC_BUILD == 2
 extern "C" void __libc_free(void *);
 extern "C" void *__libc_realloc(void *, size_t);
+/* glibc exports no __libc_ name for malloc_usable_size.  With --wrap, __real_ reaches it;
+ * with --defsym it is our own wrapper again, and then a foreign block's size is unknown. */
+extern "C" size_t __real_malloc_usable_size(void *) __attribute__((weak));
+extern "C" size_t __wrap_malloc_usable_size(void *);
+size_t foreign_usable(void *p) {
+    auto real = &__real_malloc_usable_size;
+    return real && real != &__wrap_malloc_usable_size ? real(p) : 0;
+}
 constexpr Foreign kForeign = Foreign::kForward;
 #else
 constexpr Foreign kForeign = Foreign::kAbort;
@@ -1494,7 +1502,12 @@ LITE_API int LITE_ALIAS(posix_memalign)(void **out, size_t align, size_t size) _
 LITE_API void *LITE_ALIAS(aligned_alloc)(size_t align, size_t size) __THROW { return do_aligned_alloc(align, size); }
 LITE_API void *LITE_ALIAS(valloc)(size_t size) __THROW { return alloc_aligned(kPage, size); }
 LITE_API void *LITE_ALIAS(pvalloc)(size_t size) __THROW { return do_pvalloc(size); }
-LITE_API size_t LITE_ALIAS(malloc_usable_size)(void *p) __THROW { return block_usable(p); }
+LITE_API size_t LITE_ALIAS(malloc_usable_size)(void *p) __THROW {
+#if LITE_MALLOC_BUILD == 2
+    if (p && !owner_superblock(p)) return foreign_usable(p);
+#endif
+    return block_usable(p);
+}
 LITE_API int LITE_ALIAS(malloc_trim)(size_t) __THROW { return trim_all(); }
 #endif
 
