@@ -407,6 +407,7 @@ constexpr size_t kIndexSlots = kSmallMax / kGrain + 1;
 
 struct ClassTable {
     uint32_t size[kMaxClasses] = {};
+    uint64_t divisor_magic[kMaxClasses] = {};  // n % size == 0  <=>  n * magic < magic
     uint32_t count = 0;
     uint8_t index[kIndexSlots] = {};  // (request + grain - 1) / grain -> class
 };
@@ -427,6 +428,7 @@ constexpr ClassTable make_classes() {
                 if (forced_class(c)) break;
             }
         }
+        t.divisor_magic[t.count] = ~uint64_t(0) / best + 1;
         t.size[t.count++] = uint32_t(best);
         lo = best + kGrain;
     }
@@ -545,9 +547,11 @@ unsigned collect_remote(Superblock *sb) {
     uintptr_t r = sb->remote.exchange(0, std::memory_order_acquire);
     auto *list = reinterpret_cast<Block *>(r & kPtrMask);
     if (!list) return 0;
-    Block *tail = list;
-    while (tail->next) tail = tail->next;
-    tail->next = sb->free;
+    if (sb->free) {  // usually empty when we collect: then the list needs no walk
+        Block *tail = list;
+        while (tail->next) tail = tail->next;
+        tail->next = sb->free;
+    }
     sb->free = list;
     sb->used -= int32_t(remote_count(r));
     return remote_count(r);
@@ -1110,8 +1114,9 @@ Superblock *owner_superblock(const void *p) {  // null when p cannot be one of o
 
 bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
     const char *q = static_cast<const char *>(p);
+    uint64_t magic = kClasses.divisor_magic[sb->size_class];  // a multiply, not a divide
     return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed) &&
-           size_t(q - blocks_start(sb)) % sb->block_size == 0;
+           uint64_t(q - blocks_start(sb)) * magic < magic;
 }
 
 enum class Foreign { kAbort, kForward };
