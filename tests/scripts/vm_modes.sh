@@ -62,7 +62,9 @@ if [ "$(id -u)" = 0 ] && [ -w $OC ] && [ -w $THP ] && old_oc=$(cat $OC) && old_t
 fi
 
 if [ $can_set = 1 ]; then
-    trap 'echo "$old_oc" > $OC; echo "$old_thp" > $THP' EXIT
+    restore() { echo "$old_oc" > $OC; echo "$old_thp" > $THP; }
+    trap restore EXIT
+    trap 'restore; exit 1' INT TERM
     echo 2 > $OC
     echo always > $THP
     echo "running with vm.overcommit_memory=2 and THP=always (was $old_oc, $old_thp)"
@@ -73,7 +75,7 @@ if [ $can_set = 1 ]; then
     [ "$rss" -lt 16384 ] || { echo "FAIL: RSS grew $rss KiB under THP=always"; exit 1; }
     echo "$old_oc" > $OC
     echo "$old_thp" > $THP
-    trap - EXIT
+    trap - EXIT INT TERM
 else
     echo "cannot change vm.overcommit_memory / THP here: only the ulimit -v run below"
 fi
