@@ -1,0 +1,78 @@
+/*
+ * size_classes: the density promises of the small engine.
+ *  - Every request from 1 byte to 8 KiB gets a block whose usable size is within 6.5% of
+ *    the request rounded up to 16 (the size-class rounding; alignment wins below 16).
+ *  - Small blocks carry no header: blocks of one size taken from a fresh superblock sit
+ *    exactly one block size apart.
+ *  - A million live blocks of one small size cost no more than 1.07x their 16-rounded
+ *    size in memory the allocator committed (class rounding plus superblock tails and
+ *    headers), for a spread of sizes up to 8 KiB.
+ */
+#include "check.h"
+#include <sys/wait.h>
+
+static size_t round16(size_t n) { return n < 16 ? 16 : (n + 15) & ~(size_t)15; }
+
+static void *live[1 << 22];
+
+static int density_of(size_t n) {  /* one size, in a fresh process */
+    size_t count = (size_t)256 * MiB / round16(n);
+    if (count > sizeof live / sizeof *live) count = sizeof live / sizeof *live;
+    struct lite_malloc_stats before = get_stats();
+    for (size_t i = 0; i < count; i++) {
+        live[i] = malloc(n);
+        CHECK(live[i] != NULL, "malloc(%zu) #%zu", n, i);
+    }
+    struct lite_malloc_stats after = get_stats();
+    /* Committed memory grows in 4 MiB steps: allow one step of slack. */
+    double used = (double)(after.bytes_mapped - before.bytes_mapped) - 4.0 * MiB;
+    double ratio = used / ((double)count * (double)round16(n));
+    printf("size %5zu: %7zu blocks, %.4f bytes committed per requested byte\n", n, count, ratio);
+    CHECK(ratio <= 1.07, "size %zu: %.3f bytes committed per requested byte (limit 1.07)", n, ratio);
+    CHECK(ratio >= 0.95, "size %zu: %.3f bytes committed per requested byte: the measure is broken", n, ratio);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) return density_of((size_t)strtoul(argv[1], NULL, 10));
+    watchdog(200);
+    for (size_t n = 1; n <= 8192; n++) {
+        void *p = malloc(n);
+        CHECK(p != NULL, "malloc(%zu)", n);
+        size_t u = malloc_usable_size(p);
+        CHECK(u >= n, "usable %zu < %zu", u, n);
+        CHECK((double)u <= 1.065 * (double)round16(n), "malloc(%zu): usable %zu is more than 6.5%% over %zu",
+              n, u, round16(n));
+        free(p);
+    }
+
+    /* No header: 64 consecutive 48-byte blocks from a fresh superblock are 48 bytes apart. */
+    enum { K = 2000 };
+    static char *b[K];
+    size_t adjacent = 0;
+    for (int i = 0; i < K; i++) b[i] = malloc(48);
+    for (int i = 1; i < K; i++) adjacent += b[i] - b[i - 1] == 48 || b[i - 1] - b[i] == 48;
+    CHECK(adjacent > K * 9 / 10, "only %zu of %d consecutive 48-byte blocks are 48 bytes apart", adjacent, K);
+    for (int i = 0; i < K; i++) free(b[i]);
+
+    /* Committed memory per live byte, one size at a time, each in a freshly exec'd copy of
+     * this program whose heap holds nothing else.  The sizes include the worst cases of
+     * the class table (just above a class boundary) and powers of two. */
+    static const size_t sizes[] = {16, 48, 100, 272, 304, 520, 1040, 2064, 3000, 4100, 5000, 7000, 8192};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "%zu", sizes[s]);
+        fflush(stdout);
+        pid_t pid = fork();
+        CHECK(pid >= 0, "fork");
+        if (pid == 0) {
+            execl("/proc/self/exe", "size_classes", arg, (char *)NULL);
+            _exit(127);
+        }
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "size %zu: child failed", sizes[s]);
+    }
+    puts("ok");
+    return 0;
+}
