@@ -507,10 +507,9 @@ SbStack g_adoptable[kNumClasses];
 Counter g_pool_dirty, g_pool_clean;  // bytes of pooled superblocks, backed / released
 Counter g_span_dirty, g_span_clean;  // same for cached medium spans
 Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_large_cached, g_heaps;
-long g_retain = kRetainBytes;  // bytes of free pages kept backed before madvise (read-only)
-
+/* Free pages past the retain limit go back to the OS (the mapping stays). */
 bool over_retain(long extra) {
-    return g_retain >= 0 && g_pool_dirty.get() + g_span_dirty.get() + extra > g_retain;
+    return kRetainBytes >= 0 && g_pool_dirty.get() + g_span_dirty.get() + extra > kRetainBytes;
 }
 
 unsigned pick_engine(unsigned home) {

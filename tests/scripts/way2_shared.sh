@@ -9,24 +9,10 @@ require_libs
 
 LINK=(-L"$TOP" -llite-malloc-shared -Wl,-rpath,"$TOP")
 
-note "C program"
-build "$SCRATCH/c.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
-    "$SRC/own_checks.c" -o "$SCRATCH/own_c" "${LINK[@]}"
+build_own_checks "${LINK[@]}"
 ldd "$SCRATCH/own_c" | grep "$TOP/liblite-malloc-shared.so" >/dev/null \
     || { ldd "$SCRATCH/own_c"; fail "own_c does not load $TOP/liblite-malloc-shared.so"; }
-run_logged "$SCRATCH/c.run.log" "$SCRATCH/own_c"
-cat "$SCRATCH/c.run.log"
-expect_output "$SCRATCH/c.run.log" '^C checks: all [0-9]+ passed'
-
-note "C++ program"
-build "$SCRATCH/cxx.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" \
-    -c "$SRC/own_checks.c" -o "$SCRATCH/own_checks.o"
-build "$SCRATCH/cxx.build.log" "$CXX" -std=gnu++17 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
-    "$SRC/own_checks_cxx.cpp" "$SCRATCH/own_checks.o" -o "$SCRATCH/own_cxx" "${LINK[@]}"
-run_logged "$SCRATCH/cxx.run.log" "$SCRATCH/own_cxx"
-cat "$SCRATCH/cxx.run.log"
-expect_output "$SCRATCH/cxx.run.log" '^C\+\+ checks: all [0-9]+ passed'
-expect_output "$SCRATCH/cxx.run.log" '^C checks: all [0-9]+ passed'
+run_own_checks
 
 note "C program without rpath, found through LD_LIBRARY_PATH"
 build "$SCRATCH/c2.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \

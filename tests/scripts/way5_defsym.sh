@@ -13,26 +13,11 @@ mapfile -t WRAP < <(wrap_flags)
 mapfile -t DEFSYM < <(defsym_flags)
 LIB=$TOP/liblite-malloc-static.a
 
-note "C program"
-build "$SCRATCH/c.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
-    "$SRC/own_checks.c" -o "$SCRATCH/own_c" "${WRAP[@]}" "${DEFSYM[@]}" "$LIB"
+build_own_checks "${WRAP[@]}" "${DEFSYM[@]}" "$LIB"
 ! is_static "$SCRATCH/own_c" || fail "own_c is not dynamically linked"
 ! ldd "$SCRATCH/own_c" | grep lite-malloc >/dev/null || fail "own_c loads a lite-malloc shared library"
 # the executable must export malloc & free for libc.so to bind to them
 nm -D --defined-only "$SCRATCH/own_c" | grep -E ' (T|A|W) malloc$' >/dev/null \
     || { nm -D "$SCRATCH/own_c" | grep -E 'malloc|free' >&2; fail "own_c does not export malloc"; }
-run_logged "$SCRATCH/c.run.log" "$SCRATCH/own_c" wrap
-cat "$SCRATCH/c.run.log"
-expect_output "$SCRATCH/c.run.log" '^C checks: all [0-9]+ passed'
-
-note "C++ program"
-build "$SCRATCH/cxx.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" \
-    -c "$SRC/own_checks.c" -o "$SCRATCH/own_checks.o"
-build "$SCRATCH/cxx.build.log" "$CXX" -std=gnu++17 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
-    "$SRC/own_checks_cxx.cpp" "$SCRATCH/own_checks.o" -o "$SCRATCH/own_cxx" \
-    "${WRAP[@]}" "${DEFSYM[@]}" "$LIB"
-run_logged "$SCRATCH/cxx.run.log" "$SCRATCH/own_cxx" wrap
-cat "$SCRATCH/cxx.run.log"
-expect_output "$SCRATCH/cxx.run.log" '^C\+\+ checks: all [0-9]+ passed'
-expect_output "$SCRATCH/cxx.run.log" '^C checks: all [0-9]+ passed'
+run_own_checks wrap
 note "PASS"

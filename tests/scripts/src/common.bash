@@ -60,3 +60,26 @@ expect_output() {
 pick_python() {
     if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else command -v python3; fi
 }
+
+# The shared ownership checks (src/own_checks.c, src/own_checks_cxx.cpp) as a C program
+# $SCRATCH/own_c and a C++ program $SCRATCH/own_cxx, both linked with the flags given.
+build_own_checks() {
+    build "$SCRATCH/c.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
+        "$SRC/own_checks.c" -o "$SCRATCH/own_c" "$@"
+    build "$SCRATCH/cxx.build.log" "$CC" -std=gnu11 -O1 -g -Wall -pthread -I"$TOP" \
+        -c "$SRC/own_checks.c" -o "$SCRATCH/own_checks.o"
+    build "$SCRATCH/cxx.build.log" "$CXX" -std=gnu++17 -O1 -g -Wall -pthread -I"$TOP" -DOWN_CHECKS_MAIN \
+        "$SRC/own_checks_cxx.cpp" "$SCRATCH/own_checks.o" -o "$SCRATCH/own_cxx" "$@"
+}
+# Run both (extra arguments, e.g. "wrap", go to the programs) and require every check passed.
+run_own_checks() {
+    note "C program"
+    run_logged "$SCRATCH/c.run.log" "$SCRATCH/own_c" "$@"
+    cat "$SCRATCH/c.run.log"
+    expect_output "$SCRATCH/c.run.log" '^C checks: all [0-9]+ passed'
+    note "C++ program"
+    run_logged "$SCRATCH/cxx.run.log" "$SCRATCH/own_cxx" "$@"
+    cat "$SCRATCH/cxx.run.log"
+    expect_output "$SCRATCH/cxx.run.log" '^C\+\+ checks: all [0-9]+ passed'
+    expect_output "$SCRATCH/cxx.run.log" '^C checks: all [0-9]+ passed'
+}
