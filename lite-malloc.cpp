@@ -1203,7 +1203,97 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
     return q;
 }
 
-bool trim_all();
+/* ---- statistics and trimming ------------------------------------------------------- */
+__attribute__((no_sanitize("thread"))) size_t small_in_use() {
+    size_t total = 0;
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
+        size_t end = a->committed.load(std::memory_order_acquire);
+        size_t carved = a->carved.load(std::memory_order_relaxed);
+        if (carved < end) end = carved;
+        for (size_t off = 0; off + kSbSize <= end; off += kSbSize) {
+            auto *sb = reinterpret_cast<Superblock *>(a->base + off);
+            if (sb->kind != kSmall) continue;
+            long out = long(sb->used) - long(remote_count(sb->remote.load(std::memory_order_relaxed)));
+            if (out > 0) total += size_t(out) * sb->block_size;
+        }
+    }
+    return total;
+}
+
+void fill_stats(struct lite_malloc_stats *s) {
+    memset(s, 0, sizeof *s);
+    s->bytes_mapped = size_t(g_committed.get() + g_large_mapped.get() + g_meta_bytes.get());
+    s->large_in_use = size_t(g_large_in_use.get());
+    s->bytes_in_use = small_in_use() + size_t(g_medium_in_use.get()) + s->large_in_use;
+    s->bytes_cached = size_t(g_pool_dirty.get() + g_span_dirty.get() + g_large_cached.get());
+    s->bytes_released = size_t(g_pool_clean.get() + g_span_clean.get());
+    s->superblocks = size_t(g_superblocks.get());
+    s->threads = size_t(g_heaps.get());
+}
+
+/* Pop every node of a stack, let `visit` see it, and push the survivors back.  Nodes
+ * visit() keeps are linked through the stack's own link word while they are off it. */
+template <class Stack, class LinkOf, class Visit>
+void drain_and_refill(Stack &stack, LinkOf link, Visit visit) {
+    uintptr_t keep = 0;
+    while (uintptr_t node = stack.pop()) {
+        if (!visit(node)) continue;
+        link(node).store(keep, std::memory_order_relaxed);
+        keep = node;
+    }
+    while (keep) {
+        uintptr_t node = keep;
+        keep = link(node).load(std::memory_order_relaxed);
+        stack.push(node);
+    }
+}
+
+/* Give every cached free page back to the OS (the mappings stay). */
+bool trim_all() {
+    bool released = false;
+    // Superblocks waiting for adoption that have become empty go to the pools.
+    for (auto &stack : g_adoptable)
+        drain_and_refill(stack, SbLink(), [&](uintptr_t n) {
+            auto *sb = reinterpret_cast<Superblock *>(n);
+            collect_remote(sb);
+            if (sb->used != 0) return true;
+            pool_put(sb, 0, true);
+            released = true;
+            return false;
+        });
+    for (auto &engine : g_engines)
+        drain_and_refill(engine.stack, SbLink(), [&](uintptr_t n) {
+            auto *sb = reinterpret_cast<Superblock *>(n);
+            if (!sb->clean) {
+                os_advise(reinterpret_cast<char *>(sb) + kPage, kSbSize - kPage, MADV_DONTNEED);
+                sb->clean = 1;
+                g_pool_dirty.add(-long(kSbSize));
+                g_pool_clean.add(long(kSbSize));
+                released = true;
+            }
+            return true;
+        });
+    for (size_t k = 1; k <= kMediumPages; k++)
+        drain_and_refill(g_span_cache[k], SpanLink(), [&](uintptr_t span) {
+            SpanHost *host = host_of(span);
+            size_t i = page_index(span);
+            if (host->state[i].load(std::memory_order_relaxed) == kSpanFreeDirty) {
+                os_advise(reinterpret_cast<void *>(span), k * kPage, MADV_DONTNEED);
+                host->state[i].store(kSpanFreeClean, std::memory_order_relaxed);
+                g_span_dirty.add(-long(k * kPage));
+                g_span_clean.add(long(k * kPage));
+                released = true;
+            }
+            return true;
+        });
+    for (auto &slot : g_large_cache) {
+        if (LargeHeader *hdr = large_cache_swap(slot, Tagged{0, 0})) {
+            large_unmap(hdr);
+            released = true;
+        }
+    }
+    return released;
+}
 
 }  // namespace
 
@@ -1312,98 +1402,6 @@ void *do_memalign(size_t align, size_t size) {  // glibc: round a bad alignment 
 void *do_pvalloc(size_t size) {
     if (size > kMaxRequest) { set_enomem(); return nullptr; }
     return alloc_aligned(kPage, round_up(size ? size : 1, kPage));
-}
-
-/* ---- statistics and trimming ------------------------------------------------------- */
-__attribute__((no_sanitize("thread"))) size_t small_in_use() {
-    size_t total = 0;
-    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
-        size_t end = a->committed.load(std::memory_order_acquire);
-        size_t carved = a->carved.load(std::memory_order_relaxed);
-        if (carved < end) end = carved;
-        for (size_t off = 0; off + kSbSize <= end; off += kSbSize) {
-            auto *sb = reinterpret_cast<Superblock *>(a->base + off);
-            if (sb->kind != kSmall) continue;
-            long out = long(sb->used) - long(remote_count(sb->remote.load(std::memory_order_relaxed)));
-            if (out > 0) total += size_t(out) * sb->block_size;
-        }
-    }
-    return total;
-}
-
-void fill_stats(struct lite_malloc_stats *s) {
-    memset(s, 0, sizeof *s);
-    s->bytes_mapped = size_t(g_committed.get() + g_large_mapped.get() + g_meta_bytes.get());
-    s->large_in_use = size_t(g_large_in_use.get());
-    s->bytes_in_use = small_in_use() + size_t(g_medium_in_use.get()) + s->large_in_use;
-    s->bytes_cached = size_t(g_pool_dirty.get() + g_span_dirty.get() + g_large_cached.get());
-    s->bytes_released = size_t(g_pool_clean.get() + g_span_clean.get());
-    s->superblocks = size_t(g_superblocks.get());
-    s->threads = size_t(g_heaps.get());
-}
-
-/* Pop every node of a stack, let `visit` see it, and push the survivors back.  Nodes
- * visit() keeps are linked through the stack's own link word while they are off it. */
-template <class Stack, class LinkOf, class Visit>
-void drain_and_refill(Stack &stack, LinkOf link, Visit visit) {
-    uintptr_t keep = 0;
-    while (uintptr_t node = stack.pop()) {
-        if (!visit(node)) continue;
-        link(node).store(keep, std::memory_order_relaxed);
-        keep = node;
-    }
-    while (keep) {
-        uintptr_t node = keep;
-        keep = link(node).load(std::memory_order_relaxed);
-        stack.push(node);
-    }
-}
-
-/* Give every cached free page back to the OS (the mappings stay). */
-bool trim_all() {
-    bool released = false;
-    // Superblocks waiting for adoption that have become empty go to the pools.
-    for (auto &stack : g_adoptable)
-        drain_and_refill(stack, SbLink(), [&](uintptr_t n) {
-            auto *sb = reinterpret_cast<Superblock *>(n);
-            collect_remote(sb);
-            if (sb->used != 0) return true;
-            pool_put(sb, 0, true);
-            released = true;
-            return false;
-        });
-    for (auto &engine : g_engines)
-        drain_and_refill(engine.stack, SbLink(), [&](uintptr_t n) {
-            auto *sb = reinterpret_cast<Superblock *>(n);
-            if (!sb->clean) {
-                os_advise(reinterpret_cast<char *>(sb) + kPage, kSbSize - kPage, MADV_DONTNEED);
-                sb->clean = 1;
-                g_pool_dirty.add(-long(kSbSize));
-                g_pool_clean.add(long(kSbSize));
-                released = true;
-            }
-            return true;
-        });
-    for (size_t k = 1; k <= kMediumPages; k++)
-        drain_and_refill(g_span_cache[k], SpanLink(), [&](uintptr_t span) {
-            SpanHost *host = host_of(span);
-            size_t i = page_index(span);
-            if (host->state[i].load(std::memory_order_relaxed) == kSpanFreeDirty) {
-                os_advise(reinterpret_cast<void *>(span), k * kPage, MADV_DONTNEED);
-                host->state[i].store(kSpanFreeClean, std::memory_order_relaxed);
-                g_span_dirty.add(-long(k * kPage));
-                g_span_clean.add(long(k * kPage));
-                released = true;
-            }
-            return true;
-        });
-    for (auto &slot : g_large_cache) {
-        if (LargeHeader *hdr = large_cache_swap(slot, Tagged{0, 0})) {
-            large_unmap(hdr);
-            released = true;
-        }
-    }
-    return released;
 }
 
 /* operator new: loop on the new-handler, then throw std::bad_alloc, as the standard says. */
