@@ -856,9 +856,15 @@ uintptr_t span_carve(Heap *h, size_t pages, bool *clean) {
         if (!sb) return 0;
         bool fresh_clean = sb->clean;
         host = reinterpret_cast<SpanHost *>(sb);
-        memset(static_cast<void *>(host), 0, sizeof(SpanHost));
+        // An empty page map; the header's atomics are stored, not memset, since the
+        // statistics walker may be reading them.
+        memset(static_cast<void *>(host->pages), 0,
+               size_t(reinterpret_cast<char *>(host + 1) - reinterpret_cast<char *>(host->pages)));
         host->common.kind = kSpanHost;
         host->common.clean = fresh_clean;
+        host->common.used = 0;
+        host->common.owner.store(nullptr, std::memory_order_relaxed);
+        host->common.remote.store(0, std::memory_order_relaxed);
         h->span_host = host;
         h->span_next = uint32_t(kHostHeaderPages);
     }
