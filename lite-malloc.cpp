@@ -1410,19 +1410,6 @@ void *do_pvalloc(size_t size) {
     return alloc_aligned(kPage, round_up(size ? size : 1, kPage));
 }
 
-/* operator new: loop on the new-handler, then throw std::bad_alloc, as the standard says. */
-#if LITE_MALLOC_BUILD == 1
-/* The shared library must not pull libstdc++ into C programs it is preloaded into: reach
- * the handful of libstdc++ functions weakly; a program calling operator new has them.
- * That includes the C++ runtime behind the one try/catch below (nothrow new must catch
- * a std::bad_alloc thrown by a new-handler); no exception can exist without libstdc++. */
-__asm__(".weak __gxx_personality_v0\n.weak __cxa_begin_catch\n.weak __cxa_end_catch\n.weak _Unwind_Resume");
-extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
-extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak, noreturn));
-#else
-extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv");
-extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((noreturn));
-#endif
 
 }  // namespace
 
@@ -1523,7 +1510,16 @@ LITE_API int LITE_ALIAS(malloc_trim)(size_t) __THROW { return trim_all(); }
 
 /* ---- C++ operator new and delete ------------------------------------------------------ */
 #if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 3 || LITE_MALLOC_BUILD == 4
-#if LITE_MALLOC_BUILD == 3
+/* operator new: loop on the new-handler, then throw std::bad_alloc, as the standard says. */
+#if LITE_MALLOC_BUILD == 1
+/* The shared library must not pull libstdc++ into C programs it is preloaded into: reach
+ * the handful of libstdc++ functions weakly; a program calling operator new has them.
+ * That includes the C++ runtime behind the one try/catch below (nothrow new must catch
+ * a std::bad_alloc thrown by a new-handler); no exception can exist without libstdc++. */
+__asm__(".weak __gxx_personality_v0\n.weak __cxa_begin_catch\n.weak __cxa_end_catch\n.weak _Unwind_Resume");
+extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
+extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak, noreturn));
+#else
 extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv");
 extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((noreturn));
 #endif

@@ -44,6 +44,19 @@ static void sweep(struct slot *slots, int n, long op)
               copy[i - 1].usable, (void *)copy[i].p);
 }
 
+/* The last full check, then every live block freed. */
+static void release_all(struct slot *slots, int n, long ops)
+{
+    sweep(slots, n, ops);
+    for (int i = 0; i < n; i++) {
+        if (slots[i].p) {
+            verify(&slots[i], "final", ops);
+            free(slots[i].p);
+            slots[i].p = NULL;
+        }
+    }
+}
+
 static void churn(void)
 {
     enum { N = 4000 };
@@ -75,14 +88,7 @@ static void churn(void)
         }
         if (op % 250000 == 0) sweep(slots, N, op);
     }
-    sweep(slots, N, OPS);
-    for (int i = 0; i < N; i++) {
-        if (slots[i].p) {
-            verify(&slots[i], "final", OPS);
-            free(slots[i].p);
-            slots[i].p = NULL;
-        }
-    }
+    release_all(slots, N, OPS);
 }
 
 static void realloc_growth(void)
@@ -133,13 +139,7 @@ static void realloc_growth(void)
         s->usable = u;
         if (op % 250000 == 0) sweep(slots, N, op);
     }
-    sweep(slots, N, OPS);
-    for (int i = 0; i < N; i++) {
-        if (slots[i].p) {
-            verify(&slots[i], "final", OPS);
-            free(slots[i].p);
-        }
-    }
+    release_all(slots, N, OPS);
     CHECK(crossings > 1000, "only %ld reallocs crossed the 8 KiB boundary: test broken", crossings);
     note("realloc growth: %ld reallocs crossed the small/medium boundary", crossings);
 }

@@ -32,18 +32,7 @@
 extern void *__libc_malloc(size_t);
 extern void  __libc_free(void *);
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        checks++;                                                                          \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "CHECK FAILED %s:%d: (%s): ", __FILE__, __LINE__, #cond);      \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
+#include "soft_check.h"
 
 #define OWNED(p, what) CHECK(lite_owns(p) == 1, "%s %p is not a lite-malloc block", what, (void *)(p))
 
