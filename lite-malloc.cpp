@@ -24,11 +24,14 @@
 #include "lite-malloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -88,8 +91,17 @@ constexpr size_t kExtendBytes = 4096;                         // fresh blocks th
 constexpr size_t kLargeCacheSlots = 16;
 constexpr size_t kLargeCacheMax = size_t(128) << 20;          // bytes of mappings kept
 constexpr size_t kLargeCacheEntry = size_t(32) << 20;         // largest mapping kept
-constexpr long kRetainBytes = LITE_MALLOC_RETAIN_MB < 0 ? -1 : long(LITE_MALLOC_RETAIN_MB) << 20;
+constexpr long kRetainDefault = LITE_MALLOC_RETAIN_MB < 0 ? -1 : long(LITE_MALLOC_RETAIN_MB) << 20;
 constexpr unsigned kEngines = LITE_MALLOC_ENGINES_COUNT;
+
+/* Run-time settings, read from the environment by the load-time constructor (getenv
+ * never allocates).  Until then, and when a variable is absent, the defaults hold.
+ *   LITE_MALLOC_RETAIN_MB=n   free memory kept backed by RAM (MiB); -1 keeps everything
+ *   LITE_MALLOC_STATS=1       print a report on stderr when the process exits        */
+struct Settings {
+    long retain_bytes = kRetainDefault;
+    bool show_stats = false;
+} g_settings;
 
 /* ===================================================================================== *
  * 2. OS calls: raw system calls, so the malloc/free paths never re-enter the C library.
@@ -228,12 +240,17 @@ struct TaggedStack {
     bool empty() const { return __atomic_load_n(&top.ptr, __ATOMIC_RELAXED) == 0; }
 };
 
-/* Statistics counters: relaxed atomics touched on slow paths only. */
+/* Statistics counters: relaxed atomics touched on slow paths only, with their peak. */
 struct Counter {
-    std::atomic<long> v{0};
-    void add(long d) { v.fetch_add(d, std::memory_order_relaxed); }
+    std::atomic<long> v{0}, high{0};
+    void add(long d) {
+        long now = v.fetch_add(d, std::memory_order_relaxed) + d, top = high.load(std::memory_order_relaxed);
+        while (now > top && !high.compare_exchange_weak(top, now, std::memory_order_relaxed)) {}
+    }
     long get() const { return v.load(std::memory_order_relaxed); }
+    long peak() const { return high.load(std::memory_order_relaxed); }
 };
+Counter g_mapped;  // everything taken from the OS: arenas' committed parts, large mappings, metadata
 
 /* ===================================================================================== *
  * 4. Address space.
@@ -264,6 +281,7 @@ void *meta_alloc(size_t size) {  // zeroed, 64-byte aligned, never freed
         if (!fresh) return nullptr;
         if (cas_tagged(&g_meta.bump, cur, Tagged{uintptr_t(fresh) + size, uintptr_t(fresh) + len})) {
             g_meta_bytes.add(long(len));
+            g_mapped.add(long(len));
             return fresh;
         }
         os_unmap(fresh, len);  // somebody else installed a chunk first: use theirs
@@ -285,10 +303,28 @@ std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
     }
     return leaf ? &leaf[((sb >> kSbShift) / 64) % kLeafWords] : nullptr;
 }
+/* Beside the map, one word per superblock slot: the stack link of a superblock given back
+ * to the OS whole, header included (its own memory then reads as zero).  Leaves are made
+ * when arena memory is committed, so a superblock always finds its word. */
+constexpr size_t kLinkLeafWords = (size_t(1) << 30) / kSbSize;
+std::atomic<std::atomic<uintptr_t> *> g_side_links[size_t(1) << kMapTopBits];
+
+std::atomic<uintptr_t> *side_link(uintptr_t sb, bool create) {
+    auto &slot = g_side_links[sb >> 30];
+    std::atomic<uintptr_t> *leaf = slot.load(std::memory_order_acquire);
+    if (!leaf && create) {
+        auto *fresh = static_cast<std::atomic<uintptr_t> *>(meta_alloc(kLinkLeafWords * 8));
+        if (!fresh) return nullptr;
+        leaf = slot.compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel) ? fresh : leaf;
+    }
+    return &leaf[(sb >> kSbShift) % kLinkLeafWords];
+}
+
 bool mark_owned(uintptr_t start, size_t len, bool owned) {
     for (uintptr_t sb = start; sb < start + len; sb += kSbSize) {
         std::atomic<uint64_t> *w = owned_word(sb, owned);
         if (!w) { if (owned) return false; continue; }
+        if (owned && !side_link(sb, true)) return false;
         uint64_t bit = uint64_t(1) << ((sb >> kSbShift) % 64);
         if (owned) w->fetch_or(bit, std::memory_order_release);
         else w->fetch_and(~bit, std::memory_order_release);
@@ -312,12 +348,19 @@ std::atomic<Arena *> g_arena_list{nullptr};
 std::atomic<size_t> g_arena_try{kArenaMax};  // size of the next reservation attempt
 Counter g_committed;
 
-/* The free fast path checks "inside the first arena's committed prefix" with one compare;
- * everything else goes through the ownership map on the slow path. */
+/* The free fast path asks "a grain-aligned address inside the first arena?" with one
+ * mask, because arenas are aligned to their (power of two) size.  Arenas are reserved
+ * readable, so any superblock header in them may be read, committed or not (an unused
+ * one reads as zeros); everything else goes through the ownership map on the slow path.
+ * The initial base is no canonical address, so nothing passes before the first arena. */
 struct alignas(64) FastRange {
-    std::atomic<uintptr_t> base{0};
-    std::atomic<size_t> limit{0};
+    std::atomic<uintptr_t> base{uintptr_t(1) << 63};
+    std::atomic<uintptr_t> mask{~uintptr_t(0)};  // ~(arena size - 1) | (kGrain - 1)
+    uintptr_t secret = 0x9e3779b97f4a7c15;  // the free-block canary's; set at start-up
 } g_fast;
+inline bool in_fast_arena(uintptr_t a) {
+    return ((a ^ g_fast.base.load(std::memory_order_relaxed)) & g_fast.mask.load(std::memory_order_relaxed)) == 0;
+}
 
 Arena *reserve_arena() {
     size_t want = g_arena_try.load(std::memory_order_relaxed);
@@ -325,11 +368,12 @@ Arena *reserve_arena() {
     if (syscall6(SYS_prlimit64, 0, RLIMIT_AS, 0, long(&rl), 0, 0) == 0 && rl.rlim_cur != RLIM_INFINITY)
         while (want > kChunk && want > rl.rlim_cur / 4) want /= 2;
     for (; want >= kChunk; want /= 2) {
-        char *raw = static_cast<char *>(os_map(nullptr, want + kSbSize, PROT_NONE, MAP_NORESERVE));
+        // Readable, not writable: no commit charge, and stray reads find zeros.
+        char *raw = static_cast<char *>(os_map(nullptr, 2 * want, PROT_READ, MAP_NORESERVE));
         if (!raw) continue;
-        char *base = reinterpret_cast<char *>(round_up(uintptr_t(raw), kSbSize));
-        os_unmap(raw, size_t(base - raw));
-        os_unmap(base + want, size_t(raw + kSbSize - base));
+        char *base = reinterpret_cast<char *>(round_up(uintptr_t(raw), want));
+        if (base > raw) os_unmap(raw, size_t(base - raw));
+        os_unmap(base + want, size_t(raw + want - base));
         // Sparse use of a huge reservation must never be promoted to 2 MiB pages.
         os_advise(base, want, MADV_NOHUGEPAGE);
         Arena *a = static_cast<Arena *>(meta_alloc(sizeof(Arena)));
@@ -357,10 +401,7 @@ bool commit_arena(Arena *a, size_t upto) {
         if (!mark_owned(a->base + have, target - have, true)) return false;
         if (a->committed.compare_exchange_strong(have, target, std::memory_order_acq_rel)) {
             g_committed.add(long(target - have));
-            if (a->base == g_fast.base.load(std::memory_order_relaxed)) {
-                size_t lim = g_fast.limit.load(std::memory_order_relaxed);
-                while (lim < target && !g_fast.limit.compare_exchange_weak(lim, target)) {}
-            }
+            g_mapped.add(long(target - have));
             have = target;
         }
     }
@@ -386,8 +427,10 @@ void *carve_superblock() {
             Arena *head = g_arena_list.load(std::memory_order_relaxed);
             do fresh->next = head;
             while (!g_arena_list.compare_exchange_weak(head, fresh, std::memory_order_release));
-            uintptr_t none = 0;
-            if (g_fast.base.compare_exchange_strong(none, fresh->base)) {}
+            if (!head) {  // the first arena: the fast path's
+                g_fast.mask.store(~(fresh->size - 1) | (kGrain - 1), std::memory_order_relaxed);
+                g_fast.base.store(fresh->base, std::memory_order_release);
+            }
         } else {
             os_unmap(reinterpret_cast<void *>(fresh->base), fresh->size);  // lost the race
         }
@@ -409,7 +452,8 @@ struct ClassTable {
     uint32_t size[kMaxClasses] = {};
     uint64_t divisor_magic[kMaxClasses] = {};  // n % size == 0  <=>  n * magic < magic
     uint32_t count = 0;
-    uint8_t index[kIndexSlots] = {};  // (request + grain - 1) / grain -> class
+    uint8_t index[kIndexSlots] = {};  // slot = (request + grain - 1) / grain -> class
+    uint16_t first_slot[kMaxClasses + 1] = {};  // a class's slots: [first_slot[c], first_slot[c + 1])
 };
 
 constexpr bool forced_class(size_t c) {  // 2^k and 3*2^k stay exact
@@ -434,9 +478,10 @@ constexpr ClassTable make_classes() {
     }
     size_t cls = 0;
     for (size_t slot = 0; slot < kIndexSlots; slot++) {
-        while (t.size[cls] < slot * kGrain) cls++;
+        while (t.size[cls] < slot * kGrain) t.first_slot[++cls] = uint16_t(slot);
         t.index[slot] = uint8_t(cls);
     }
+    t.first_slot[t.count] = uint16_t(kIndexSlots);
     return t;
 }
 constexpr ClassTable kClasses = make_classes();
@@ -444,7 +489,8 @@ constexpr unsigned kNumClasses = kClasses.count;
 static_assert(kNumClasses <= kMaxClasses && kNumClasses < 256, "too many size classes");
 static_assert(kClasses.size[kNumClasses - 1] == kSmallMax, "class table must end at the limit");
 
-inline unsigned class_of(size_t n) { return kClasses.index[(n + kGrain - 1) / kGrain]; }
+inline size_t slot_of(size_t n) { return (n + kGrain - 1) / kGrain; }
+inline unsigned class_of(size_t n) { return kClasses.index[slot_of(n)]; }
 
 /* ===================================================================================== *
  * 6. Superblocks.
@@ -454,7 +500,14 @@ inline unsigned class_of(size_t n) { return kClasses.index[(n + kGrain - 1) / kG
  * ===================================================================================== */
 enum Kind : uint8_t { kUnused = 0, kSmall = 1, kSpanHost = 2, kLarge = 3, kPooled = 4 };
 
-struct Block { Block *next; };
+/* A free small block: the link, then (blocks of 16 bytes and more) a canary, its address
+ * mixed with a per-process secret.  free() finds the canary in place only if the block is
+ * free already, which catches every double free; malloc() wipes it. */
+struct Block { Block *next; uintptr_t canary; };
+constexpr bool kCanary = kGrain >= 16;
+inline uintptr_t canary_of(const void *b) { return uintptr_t(b) ^ g_fast.secret; }
+inline bool freed_already(const Block *b) { return kCanary && b->canary == canary_of(b); }
+inline void mark_free(Block *b) { if (kCanary) b->canary = canary_of(b); }
 struct Heap;
 
 /* The remote word: a list of blocks freed by other threads, its length in the top 16 bits
@@ -506,10 +559,11 @@ SbStack g_adoptable[kNumClasses];
 
 Counter g_pool_dirty, g_pool_clean;  // bytes of pooled superblocks, backed / released
 Counter g_span_dirty, g_span_clean;  // same for cached medium spans
-Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_large_cached, g_heaps;
+Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_large_cached, g_heaps, g_threads_seen;
 /* Free pages past the retain limit go back to the OS (the mapping stays). */
 bool over_retain(long extra) {
-    return kRetainBytes >= 0 && g_pool_dirty.get() + g_span_dirty.get() + extra > kRetainBytes;
+    long retain = g_settings.retain_bytes;
+    return retain >= 0 && g_pool_dirty.get() + g_span_dirty.get() + extra > retain;
 }
 
 unsigned pick_engine(unsigned home) {
@@ -517,15 +571,25 @@ unsigned pick_engine(unsigned home) {
                                              : g_engine_rr.fetch_add(1, std::memory_order_relaxed) % kEngines;
 }
 
+/* Superblocks given back to the OS whole wait here, linked through the side words. */
+struct SideLink {
+    std::atomic<uintptr_t> &operator()(uintptr_t n) const { return *side_link(n, false); }
+};
+TaggedStack<SideLink> g_released;
+
+/* An empty superblock goes to its engine's pool while the retain limit allows (its pages
+ * stay backed, ready for reuse); otherwise, or when asked to release, its pages go back
+ * to the OS, header and all, and it waits on the released stack. */
 void pool_put(Superblock *sb, unsigned home, bool release = false) {
     sb->kind = kPooled;
     sb->owner.store(nullptr, std::memory_order_relaxed);
-    if (!sb->clean && (release || over_retain(long(kSbSize)))) {
-        // Keep the header page (it carries the stack link); release the rest.
-        os_advise(reinterpret_cast<char *>(sb) + kPage, kSbSize - kPage, MADV_DONTNEED);
-        sb->clean = 1;
+    if (release || over_retain(long(kSbSize))) {
+        os_advise(sb, kSbSize, MADV_DONTNEED);  // kind reads kUnused from now on
+        g_pool_clean.add(long(kSbSize));
+        g_released.push(uintptr_t(sb));
+        return;
     }
-    (sb->clean ? g_pool_clean : g_pool_dirty).add(long(kSbSize));
+    g_pool_dirty.add(long(kSbSize));
     g_engines[pick_engine(home)].stack.push(uintptr_t(sb));
 }
 
@@ -534,9 +598,15 @@ Superblock *pool_get(unsigned home) {
     for (unsigned i = 0; i < kEngines; i++) {
         auto *sb = reinterpret_cast<Superblock *>(g_engines[(first + i) % kEngines].stack.pop());
         if (sb) {
-            (sb->clean ? g_pool_clean : g_pool_dirty).add(-long(kSbSize));
+            g_pool_dirty.add(-long(kSbSize));
+            sb->clean = 0;
             return sb;
         }
+    }
+    if (auto *sb = reinterpret_cast<Superblock *>(g_released.pop())) {
+        g_pool_clean.add(-long(kSbSize));
+        sb->clean = 1;
+        return sb;
     }
     return nullptr;
 }
@@ -588,7 +658,10 @@ void release_superblock(Superblock *sb, unsigned home) {
 struct SpanHost;
 
 struct Heap {
-    Superblock *current[kNumClasses];  // hot: the superblock each class allocates from
+    // Hot: the superblock each request size allocates from, indexed by slot_of(size), so
+    // malloc skips the size-class lookup; every slot of a class holds current[class].
+    Superblock *by_slot[kIndexSlots];
+    Superblock *current[kNumClasses];  // the head of each class's list of superblocks
     SpanHost *span_host;               // medium spans are carved from here...
     uint32_t span_next;                // ...starting at this page
     unsigned engine;
@@ -597,8 +670,9 @@ struct Heap {
 };
 
 Superblock g_empty{};  // a superblock with nothing in it: every list's terminator
-constexpr Heap::Heap() : current{}, span_host(nullptr), span_next(0), engine(0), link(0) {
+constexpr Heap::Heap() : by_slot{}, current{}, span_host(nullptr), span_next(0), engine(0), link(0) {
     for (auto &c : current) c = &g_empty;
+    for (auto &c : by_slot) c = &g_empty;
 }
 /* Threads start on this heap; its empty lists send the first malloc to the slow path,
  * which gives the thread a heap of its own. */
@@ -637,7 +711,36 @@ bool make_exit_key() {
     }
     return state == 2;
 }
-__attribute__((constructor)) void lite_malloc_init() { make_exit_key(); }
+/* A decimal number from the environment, without the C library's locale machinery. */
+bool env_number(const char *name, long *out) {
+    const char *v = getenv(name);
+    if (!v || !*v) return false;
+    bool neg = *v == '-';
+    long n = 0;
+    for (const char *c = v + neg; *c; c++) {
+        if (*c < '0' || *c > '9' || n > (long(1) << 40)) return false;
+        n = n * 10 + (*c - '0');
+    }
+    *out = neg ? -n : n;
+    return true;
+}
+
+void print_report();
+__attribute__((constructor)) void lite_malloc_init() {
+    long n;
+    if (env_number("LITE_MALLOC_RETAIN_MB", &n)) g_settings.retain_bytes = n < 0 ? -1 : n << 20;
+    if (env_number("LITE_MALLOC_STATS", &n)) g_settings.show_stats = n > 0;
+    // The canary secret: the kernel's random bytes, mixed with the clock so the secret
+    // says nothing about the C library's own guards that come from the same bytes.
+    uint64_t x = __builtin_ia32_rdtsc();
+    if (auto *r = reinterpret_cast<const uint64_t *>(getauxval(AT_RANDOM))) x ^= r[0] + r[1] * 3;
+    x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
+    g_fast.secret = (x ^ (x >> 29)) | 1;
+    make_exit_key();
+}
+__attribute__((destructor)) void lite_malloc_fini() {
+    if (g_settings.show_stats) print_report();
+}
 
 Heap *heap_acquire() {
     Heap *h = reinterpret_cast<Heap *>(g_free_heaps.pop());
@@ -656,18 +759,23 @@ Heap *heap_for_thread() {
     Heap *h = heap_acquire();
     if (!h) return nullptr;
     if (tls_exited) return h;  // the caller releases it after one allocation
+    g_threads_seen.add(1);
     tls_heap = h;
     if (make_exit_key()) pthread_setspecific(g_exit_key, h);
     return h;
 }
 
 /* ---- list of a heap's superblocks for one class; the head is current[c] ---------------- */
+void set_current(Heap *h, unsigned c, Superblock *sb) {
+    h->current[c] = sb;
+    for (size_t i = kClasses.first_slot[c]; i < kClasses.first_slot[c + 1]; i++) h->by_slot[i] = sb;
+}
 void list_push(Heap *h, unsigned c, Superblock *sb) {
     Superblock *head = h->current[c];
     sb->prev = nullptr;
     sb->next = head == &g_empty ? nullptr : head;
     if (sb->next) sb->next->prev = sb;
-    h->current[c] = sb;
+    set_current(h, c, sb);
 }
 void list_insert_second(Heap *h, unsigned c, Superblock *sb) {  // leave current alone
     Superblock *head = h->current[c];
@@ -680,7 +788,7 @@ void list_insert_second(Heap *h, unsigned c, Superblock *sb) {  // leave current
 void list_remove(Heap *h, unsigned c, Superblock *sb) {
     if (sb->next) sb->next->prev = sb->prev;
     if (sb->prev) sb->prev->next = sb->next;
-    else h->current[c] = sb->next ? sb->next : &g_empty;
+    else set_current(h, c, sb->next ? sb->next : &g_empty);
 }
 
 /* ---- small engine ------------------------------------------------------------------ */
@@ -739,15 +847,22 @@ Superblock *adopt(Heap *h, unsigned c) {
 
 NOINLINE void *small_refill(Heap *h, unsigned c);
 
-inline void *small_alloc(Heap *h, unsigned c) {
-    Superblock *sb = h->current[c];
+inline Block *take_block(Superblock *sb) {  // null when the owner's free list is empty
     Block *b = sb->free;
     if (LIKELY(b != nullptr)) {
         sb->free = b->next;
         sb->used++;
-        return b;
+        if (kCanary) b->canary = 0;
     }
+    return b;
+}
+inline void *small_alloc(Heap *h, unsigned c) {
+    if (Block *b = take_block(h->current[c])) return b;
     return small_refill(h, c);
+}
+inline void *small_alloc_slot(Heap *h, size_t slot) {  // the malloc fast path
+    if (Block *b = take_block(h->by_slot[slot])) return b;
+    return small_refill(h, kClasses.index[slot]);
 }
 
 void *small_refill_owned(Heap *h, unsigned c) {
@@ -936,6 +1051,7 @@ void large_unmap(LargeHeader *hdr) {
     size_t len = hdr->map_len;
     mark_owned(uintptr_t(hdr), kSbSize, false);
     g_large_mapped.add(-long(len));
+    g_mapped.add(-long(len));
     os_unmap(hdr, len);
 }
 
@@ -1011,6 +1127,7 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
         hdr->common.kind = kLarge;
         hdr->map_len = need;
         g_large_mapped.add(long(need));
+        g_mapped.add(long(need));
         *clean = true;
     }
     hdr->user = reinterpret_cast<char *>(hdr) + offset;
@@ -1060,6 +1177,7 @@ void *large_resize(void *p, size_t size) {
     }
     hdr->map_len = need;
     g_large_mapped.add(long(need) - long(old_len));
+    g_mapped.add(long(need) - long(old_len));
     g_large_in_use.add(long(large_usable(hdr)) - long(old_usable));
     return hdr->user;
 }
@@ -1092,7 +1210,7 @@ NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
 }
 
 inline void *alloc(size_t size) {
-    if (LIKELY(size <= kSmallMax)) return small_alloc(tls_heap, class_of(size));
+    if (LIKELY(size <= kSmallMax)) return small_alloc_slot(tls_heap, slot_of(size));
     bool clean;
     return alloc_big(size, 0, &clean);
 }
@@ -1108,13 +1226,10 @@ void *alloc_aligned(size_t align, size_t size) {
 }
 
 /* Ownership: which engine a pointer belongs to, if any, without touching foreign memory. */
-inline bool in_fast_range(uintptr_t sb) {
-    return sb - g_fast.base.load(std::memory_order_relaxed) < g_fast.limit.load(std::memory_order_relaxed);
-}
 Superblock *owner_superblock(const void *p) {  // null when p cannot be one of our blocks
     if (!p) return nullptr;
     Superblock *sb = header_of(p);
-    return in_fast_range(uintptr_t(sb)) || is_owned_slot(uintptr_t(sb)) ? sb : nullptr;
+    return in_fast_arena(uintptr_t(sb)) || is_owned_slot(uintptr_t(sb)) ? sb : nullptr;
 }
 
 bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
@@ -1142,6 +1257,8 @@ NOINLINE bool free_slow(void *p, const char *op) {
             uintptr_t unwatched = kUnwatched;
             if (owner || h == &g_bootstrap ||
                 !sb->remote.compare_exchange_strong(unwatched, 0, std::memory_order_acquire)) {
+                if (freed_already(static_cast<Block *>(p))) fatal(op, "double free of", p);
+                mark_free(static_cast<Block *>(p));
                 remote_free(sb, static_cast<Block *>(p));
                 return true;
             }
@@ -1149,7 +1266,8 @@ NOINLINE bool free_slow(void *p, const char *op) {
             list_insert_second(h, sb->size_class, sb);
         }
         Block *b = static_cast<Block *>(p);  // ours, outside the fast range or just adopted
-        if (b == sb->free) fatal(op, "double free of", p);
+        if (freed_already(b) || b == sb->free) fatal(op, "double free of", p);
+        mark_free(b);
         b->next = sb->free;
         sb->free = b;
         if (--sb->used == 0) small_now_empty(h, sb);
@@ -1164,13 +1282,13 @@ NOINLINE bool free_slow(void *p, const char *op) {
 
 /* The free fast path: a small block of this thread's, inside the first arena. */
 inline bool free_fast(void *p) {
-    uintptr_t a = uintptr_t(p);
-    Superblock *sb = header_of(p);
-    if (LIKELY(in_fast_range(uintptr_t(sb)) && (a & (kGrain - 1)) == 0)) {
+    if (LIKELY(in_fast_arena(uintptr_t(p)))) {
+        Superblock *sb = reinterpret_cast<Superblock *>(uintptr_t(p) & ~(kSbSize - 1));
         Heap *h = tls_heap;
         if (LIKELY(sb->owner.load(std::memory_order_relaxed) == h)) {
             Block *b = static_cast<Block *>(p);
-            if (UNLIKELY(b == sb->free)) fatal("free", "double free of", p);
+            if (UNLIKELY(freed_already(b))) fatal("free", "double free of", p);
+            mark_free(b);
             b->next = sb->free;
             sb->free = b;
             if (UNLIKELY(--sb->used == 0)) small_now_empty(h, sb);
@@ -1210,7 +1328,10 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
 }
 
 /* ---- statistics and trimming ------------------------------------------------------- */
-__attribute__((no_sanitize("thread"))) size_t small_in_use() {
+/* Blocks in use per small class, found by walking every carved superblock header (the
+ * owners' counts are read racily: a report, not a synchronisation point). */
+struct ClassUsage { size_t superblocks, blocks; };
+__attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class) {
     size_t total = 0;
     for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
         size_t end = a->committed.load(std::memory_order_acquire);
@@ -1220,21 +1341,73 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use() {
             auto *sb = reinterpret_cast<Superblock *>(a->base + off);
             if (sb->kind != kSmall) continue;
             long out = long(sb->used) - long(remote_count(sb->remote.load(std::memory_order_relaxed)));
-            if (out > 0) total += size_t(out) * sb->block_size;
+            if (out < 0) out = 0;
+            total += size_t(out) * sb->block_size;
+            if (per_class && sb->size_class < kNumClasses) {
+                per_class[sb->size_class].superblocks++;
+                per_class[sb->size_class].blocks += size_t(out);
+            }
         }
     }
     return total;
 }
 
-void fill_stats(struct lite_malloc_stats *s) {
+void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
     memset(s, 0, sizeof *s);
-    s->bytes_mapped = size_t(g_committed.get() + g_large_mapped.get() + g_meta_bytes.get());
+    s->bytes_mapped = size_t(g_mapped.get());
     s->large_in_use = size_t(g_large_in_use.get());
-    s->bytes_in_use = small_in_use() + size_t(g_medium_in_use.get()) + s->large_in_use;
+    s->bytes_in_use = small_in_use(per_class) + size_t(g_medium_in_use.get()) + s->large_in_use;
     s->bytes_cached = size_t(g_pool_dirty.get() + g_span_dirty.get() + g_large_cached.get());
     s->bytes_released = size_t(g_pool_clean.get() + g_span_clean.get());
     s->superblocks = size_t(g_superblocks.get());
     s->threads = size_t(g_heaps.get());
+    s->bytes_mapped_peak = size_t(g_mapped.peak());
+    s->threads_seen = size_t(g_threads_seen.get());
+}
+
+/* The report printed at exit under LITE_MALLOC_STATS=1 and by malloc_stats(): formatted
+ * on the stack and written with one system call per line, so it never allocates. */
+long peak_rss_kib() {  // VmHWM from /proc/self/status
+    char buf[4096];
+    long fd = syscall6(SYS_open, long("/proc/self/status"), O_RDONLY, 0, 0, 0, 0);
+    if (fd < 0) return -1;
+    long n = syscall6(SYS_read, fd, long(buf), sizeof buf - 1, 0, 0, 0);
+    syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    const char *hwm = strstr(buf, "VmHWM:");
+    return hwm ? strtol(hwm + 6, nullptr, 10) : -1;
+}
+
+void print_report() {
+    static ClassUsage per_class[kNumClasses];  // static: no stack bulge, report is rare
+    memset(per_class, 0, sizeof per_class);
+    struct lite_malloc_stats st;
+    fill_stats(&st, per_class);
+    char line[160];
+    auto out = [&](const char *fmt, auto... args) {
+        int n = snprintf(line, sizeof line, fmt, args...);
+        if (n > 0) os_write(line, size_t(n) < sizeof line ? size_t(n) : sizeof line - 1);
+    };
+    auto mib = [](size_t b) { return double(b) / (1 << 20); };
+    out("lite-malloc: statistics of process %ld\n", syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0));
+    out("  mapped     %10.1f MiB   peak %.1f MiB (arenas, large mappings, metadata)\n",
+        mib(st.bytes_mapped), mib(st.bytes_mapped_peak));
+    out("  in use     %10.1f MiB   small %.1f, medium %.1f, large %.1f\n", mib(st.bytes_in_use),
+        mib(st.bytes_in_use - size_t(g_medium_in_use.get()) - st.large_in_use),
+        mib(size_t(g_medium_in_use.get())), mib(st.large_in_use));
+    out("  cached     %10.1f MiB   free, kept backed for reuse (retain limit %ld MiB)\n",
+        mib(st.bytes_cached), g_settings.retain_bytes < 0 ? -1L : g_settings.retain_bytes >> 20);
+    out("  released   %10.1f MiB   free, given back to the OS, address space kept\n", mib(st.bytes_released));
+    out("  peak RSS   %10.1f MiB   (VmHWM, the whole process)\n", double(peak_rss_kib()) / 1024);
+    out("  threads    %10zu seen, %zu heaps created, %zu superblocks carved\n", st.threads_seen,
+        st.threads, st.superblocks);
+    out("  class  block size  superblocks  blocks in use  bytes in use\n");
+    for (unsigned c = 0; c < kNumClasses; c++) {
+        if (!per_class[c].superblocks) continue;
+        out("  %5u  %10u  %11zu  %13zu  %12zu\n", c, kClasses.size[c], per_class[c].superblocks,
+            per_class[c].blocks, per_class[c].blocks * kClasses.size[c]);
+    }
 }
 
 /* Pop every node of a stack, let `visit` see it, and push the survivors back.  Nodes
@@ -1267,18 +1440,13 @@ bool trim_all() {
             released = true;
             return false;
         });
-    for (auto &engine : g_engines)
-        drain_and_refill(engine.stack, SbLink(), [&](uintptr_t n) {
-            auto *sb = reinterpret_cast<Superblock *>(n);
-            if (!sb->clean) {
-                os_advise(reinterpret_cast<char *>(sb) + kPage, kSbSize - kPage, MADV_DONTNEED);
-                sb->clean = 1;
-                g_pool_dirty.add(-long(kSbSize));
-                g_pool_clean.add(long(kSbSize));
-                released = true;
-            }
-            return true;
-        });
+    for (auto &engine : g_engines) {
+        while (uintptr_t n = engine.stack.pop()) {
+            g_pool_dirty.add(-long(kSbSize));
+            pool_put(reinterpret_cast<Superblock *>(n), 0, true);
+            released = true;
+        }
+    }
     for (size_t k = 1; k <= kMediumPages; k++)
         drain_and_refill(g_span_cache[k], SpanLink(), [&](uintptr_t span) {
             SpanHost *host = host_of(span);
@@ -1476,6 +1644,9 @@ void *__wrap_valloc(size_t);
 void *__wrap_pvalloc(size_t);
 size_t __wrap_malloc_usable_size(void *);
 int __wrap_malloc_trim(size_t);
+struct mallinfo2 __wrap_mallinfo2(void);
+struct mallinfo __wrap_mallinfo(void);
+void __wrap_malloc_stats(void);
 }
 #endif
 
@@ -1504,6 +1675,33 @@ LITE_API size_t LITE_ALIAS(malloc_usable_size)(void *p) __THROW {
     return block_usable(p);
 }
 LITE_API int LITE_ALIAS(malloc_trim)(size_t) __THROW { return trim_all(); }
+/* glibc's statistics calls, answered with lite-malloc's own figures. */
+LITE_API struct mallinfo2 LITE_ALIAS(mallinfo2)(void) __THROW {
+    struct lite_malloc_stats st;
+    fill_stats(&st);
+    struct mallinfo2 m;
+    memset(&m, 0, sizeof m);
+    m.arena = st.bytes_mapped - size_t(g_large_mapped.get());  // not directly mapped
+    m.ordblks = size_t(st.superblocks);                         // "chunks": superblocks carved
+    m.hblks = size_t(g_large_mapped.get()) ? 1 : 0;
+    m.hblkhd = size_t(g_large_mapped.get());
+    m.usmblks = st.bytes_mapped_peak;
+    m.uordblks = st.bytes_in_use;
+    m.fordblks = st.bytes_cached;
+    m.keepcost = st.bytes_released;
+    return m;
+}
+LITE_API struct mallinfo LITE_ALIAS(mallinfo)(void) __THROW {
+    struct mallinfo2 m2 = LITE_ALIAS(mallinfo2)();
+    auto clamp = [](size_t v) { return int(v > 0x7fffffff ? 0x7fffffff : v); };
+    struct mallinfo m;
+    memset(&m, 0, sizeof m);
+    m.arena = clamp(m2.arena); m.ordblks = clamp(m2.ordblks); m.hblks = clamp(m2.hblks);
+    m.hblkhd = clamp(m2.hblkhd); m.usmblks = clamp(m2.usmblks); m.uordblks = clamp(m2.uordblks);
+    m.fordblks = clamp(m2.fordblks); m.keepcost = clamp(m2.keepcost);
+    return m;
+}
+LITE_API void LITE_ALIAS(malloc_stats)(void) __THROW { print_report(); }
 #endif
 
 #endif /* LITE_MALLOC_BUILD != 3 */

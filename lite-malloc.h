@@ -77,8 +77,10 @@ struct lite_malloc_stats {
     size_t bytes_released; /* free memory kept mapped but given back to the OS (madvise) */
     size_t large_in_use;   /* part of bytes_in_use served by direct mappings */
     size_t superblocks;    /* superblocks carved from the arenas so far */
-    size_t threads;        /* heaps created (threads that allocated) so far */
-    size_t reserved[9];    /* room to grow without breaking the ABI */
+    size_t threads;        /* heaps created so far (exited threads' heaps are reused) */
+    size_t bytes_mapped_peak; /* highest bytes_mapped so far */
+    size_t threads_seen;   /* threads that allocated so far */
+    size_t reserved[7];    /* room to grow without breaking the ABI */
 };
 
 void  *lite_malloc(size_t size);

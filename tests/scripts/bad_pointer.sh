@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Misuse detection.
 #   shared-library and LD_PRELOAD modes: free() of a stack address, of misaligned interior
-#     pointers (p+1, p+8) of a lite block, double free of small / medium / large blocks,
+#     pointers (p+1, p+8) of a lite block, double free of small / medium / large blocks
+#     (small ones: the last freed, an earlier one, one freed by another thread),
 #     realloc() of a stack address, and free() of a __libc_malloc block must each kill the
 #     process with SIGABRT after a stderr line that names lite-malloc and the pointer (hex).
 #   wrap (static --wrap) and defsym modes: free()/realloc() of a __libc_malloc pointer is
@@ -13,7 +14,7 @@ ulimit -c 0 # no core files from the expected aborts
 
 mapfile -t WRAP < <(wrap_flags)
 mapfile -t DEFSYM < <(defsym_flags)
-CFLAGS=(-std=gnu11 -O0 -g -Wall -Wno-free-nonheap-object -Wno-use-after-free -Wno-unknown-warning-option)
+CFLAGS=(-std=gnu11 -O0 -g -pthread -Wall -Wno-free-nonheap-object -Wno-use-after-free -Wno-unknown-warning-option)
 SRCF=$SRC/bad_ptr.c
 build "$SCRATCH/build.log" "$CC" "${CFLAGS[@]}" "$SRCF" -o "$SCRATCH/bad_plain"
 build "$SCRATCH/build.log" "$CC" "${CFLAGS[@]}" "$SRCF" -o "$SCRATCH/bad_shared" \
@@ -57,14 +58,15 @@ expect_survive() {
 rc=0; "$SCRATCH/bad_plain" interior8 >/dev/null 2>"$SCRATCH/plain.err" || rc=$?
 ! grep -qi lite-malloc "$SCRATCH/plain.err" || fail "a program without lite-malloc mentions lite-malloc"
 
-CASES=(stack interior1 interior8 double double_med double_big realloc_stack foreign)
+CASES=(stack interior1 interior8 double double_later double_many double_remote double_med double_big
+       realloc_stack foreign)
 for c in "${CASES[@]}"; do
     expect_abort "shared-$c" "$SCRATCH/bad_shared" "$c"
     expect_abort "preload-$c" env LD_PRELOAD="$TOP/liblite-malloc-shared.so" "$SCRATCH/bad_plain" "$c"
 done
 for mode in wrap defsym; do
     expect_survive "$mode-foreign" "$SCRATCH/bad_$mode" foreign
-    for c in interior1 interior8 double double_med double_big; do
+    for c in interior1 interior8 double double_later double_many double_remote double_med double_big; do
         expect_abort "$mode-$c" "$SCRATCH/bad_$mode" "$c"
     done
 done

@@ -8,6 +8,9 @@
  *   double     free(p) twice in a row, p a 32-byte block
  *   double_med free(p) twice, p a 20000-byte block
  *   double_big free(p) twice, p a 4 MiB block
+ *   double_later  free(a), free(b), free(a): the block is no longer the last one freed
+ *   double_many   100 blocks freed, then one of the middle ones again
+ *   double_remote a block freed by one thread, then again by another (the remote path)
  *   realloc_stack  realloc() of a stack address
  *   foreign    free() of a __libc_malloc() block (then realloc() of another one)
  */
@@ -15,6 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+
+static void *free_it(void *p) { free(p); return NULL; }
+static void free_in_thread(void *p) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_it, p) != 0) exit(3);
+    pthread_join(t, NULL);
+}
 
 extern void *__libc_malloc(size_t);
 
@@ -38,6 +49,27 @@ int main(int argc, char **argv) {
         char *q = p + (m[8] == '1' ? 1 : 8);
         show(q);
         free(q);
+    } else if (!strcmp(m, "double_later")) {
+        char *a = malloc(48), *b = malloc(48);
+        memset(a, 1, 48);
+        memset(b, 2, 48);
+        show(a);
+        free(a);
+        free(b);
+        free(a);
+    } else if (!strcmp(m, "double_many")) {
+        char *v[100];
+        for (int i = 0; i < 100; i++) memset(v[i] = malloc(80), i, 80);
+        for (int i = 0; i < 100; i++) free(v[i]);
+        show(v[37]);
+        free(v[37]);
+    } else if (!strcmp(m, "double_remote")) {
+        char *p = malloc(64), *keep = malloc(64);  /* keep: the superblock stays in use */
+        memset(p, 1, 64);
+        show(p);
+        free_in_thread(p);
+        free_in_thread(p);
+        free(keep);
     } else if (!strncmp(m, "double", 6)) {
         size_t n = !strcmp(m, "double") ? 32 : !strcmp(m, "double_med") ? 20000 : 4u << 20;
         char *p = malloc(n);

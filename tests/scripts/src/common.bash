@@ -16,7 +16,7 @@ mkdir -p "$SCRATCH"
 export TOP CC CXX
 
 # Every symbol the static library provides as __wrap_SYM.
-WRAP_SYMS=(malloc free calloc realloc reallocarray memalign valloc posix_memalign
+WRAP_SYMS=(malloc free calloc realloc reallocarray memalign valloc posix_memalign mallinfo2 malloc_stats
            aligned_alloc malloc_usable_size pvalloc malloc_trim)
 
 fail() { echo "FAIL [$NAME]: $*" >&2; exit 1; }
