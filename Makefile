@@ -1,4 +1,7 @@
-# lite-malloc build.  `make` builds both libraries; `make test` runs the test suite.
+# lite-malloc build.  `make` builds both libraries; `make test` runs the test suite;
+# `make bench` compares lite-malloc with the other allocators installed (bench/README.md).
+# Longer checks: `make check-real` (real programs preloaded), `make fuzz` (libFuzzer,
+# FUZZ_SECONDS), `make soak` (multi-threaded random workload, SOAK_SECONDS).
 # CONFIG passes configuration defines, e.g. make CONFIG="-DLITE_MALLOC_ENGINES_COUNT=4".
 CXX      ?= g++
 CC       ?= gcc
@@ -33,6 +36,18 @@ liblite-malloc-static.a: lite-malloc.cpp lite-malloc.h
 test: all
 	bash tests/run.sh
 
+bench: all
+	bash bench/run.sh
+
+check-real: all
+	bash tests/real/run.sh
+
+fuzz: all
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+soak: all
+	bash tests/soak/run.sh $(SOAK_SECONDS)
+
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
 	install -m 644 liblite-malloc-static.a $(DESTDIR)$(LIBDIR)/
@@ -42,6 +57,6 @@ install: all
 	    lite-malloc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lite-malloc.pc
 
 clean:
-	rm -rf *.o $(LIBS) tests/build
+	rm -rf *.o $(LIBS) tests/build bench/build
 
-.PHONY: all test install clean
+.PHONY: all test bench check-real fuzz soak install clean
