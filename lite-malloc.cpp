@@ -356,7 +356,8 @@ Counter g_committed;
 struct alignas(64) FastRange {
     std::atomic<uintptr_t> base{uintptr_t(1) << 63};
     std::atomic<uintptr_t> mask{~uintptr_t(0)};  // ~(arena size - 1) | (kGrain - 1)
-    uintptr_t secret = 0x9e3779b97f4a7c15;  // the free-block canary's; set at start-up
+    uintptr_t secret = 0x9e3779b97f4a7c15;    // the free-block canary's; set at start-up
+    uintptr_t link_key = 0x6a09e667f3bcc909;  // the free-list links'; set at start-up
 } g_fast;
 inline bool in_fast_arena(uintptr_t a) {
     return ((a ^ g_fast.base.load(std::memory_order_relaxed)) & g_fast.mask.load(std::memory_order_relaxed)) == 0;
@@ -503,7 +504,17 @@ enum Kind : uint8_t { kUnused = 0, kSmall = 1, kSpanHost = 2, kLarge = 3, kPoole
 /* A free small block: the link, then (blocks of 16 bytes and more) a canary, its address
  * mixed with a per-process secret.  free() finds the canary in place only if the block is
  * free already, which catches every double free; malloc() wipes it. */
-struct Block { Block *next; uintptr_t canary; };
+/* The link is stored xor-ed with another secret, so that a stray or hostile write into a
+ * free block cannot point the free list at an address of the writer's choosing. */
+#ifndef LITE_MALLOC_ENCODE_LINKS
+#define LITE_MALLOC_ENCODE_LINKS 1
+#endif
+struct Block {
+    uintptr_t link;
+    uintptr_t canary;
+    Block *next() const { return reinterpret_cast<Block *>(LITE_MALLOC_ENCODE_LINKS ? link ^ g_fast.link_key : link); }
+    void set_next(Block *n) { link = LITE_MALLOC_ENCODE_LINKS ? uintptr_t(n) ^ g_fast.link_key : uintptr_t(n); }
+};
 constexpr bool kCanary = kGrain >= 16;
 inline uintptr_t canary_of(const void *b) { return uintptr_t(b) ^ g_fast.secret; }
 inline bool freed_already(const Block *b) { return kCanary && b->canary == canary_of(b); }
@@ -618,8 +629,8 @@ unsigned collect_remote(Superblock *sb) {
     if (!list) return 0;
     if (sb->free) {  // usually empty when we collect: then the list needs no walk
         Block *tail = list;
-        while (tail->next) tail = tail->next;
-        tail->next = sb->free;
+        while (tail->next()) tail = tail->next();
+        tail->set_next(sb->free);
     }
     sb->free = list;
     sb->used -= int32_t(remote_count(r));
@@ -629,7 +640,7 @@ unsigned collect_remote(Superblock *sb) {
 void remote_free(Superblock *sb, Block *b) {
     uintptr_t old = sb->remote.load(std::memory_order_relaxed), fresh;
     do {
-        b->next = reinterpret_cast<Block *>(old & kPtrMask);
+        b->set_next(reinterpret_cast<Block *>(old & kPtrMask));
         fresh = uintptr_t(b) | uintptr_t(remote_count(old) + 1) << kCountShift;
     } while (!sb->remote.compare_exchange_weak(old, fresh, std::memory_order_release,
                                                std::memory_order_relaxed));
@@ -736,6 +747,8 @@ __attribute__((constructor)) void lite_malloc_init() {
     if (auto *r = reinterpret_cast<const uint64_t *>(getauxval(AT_RANDOM))) x ^= r[0] + r[1] * 3;
     x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
     g_fast.secret = (x ^ (x >> 29)) | 1;
+    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93;
+    g_fast.link_key = x ^ (x >> 32);
     make_exit_key();
 }
 __attribute__((destructor)) void lite_malloc_fini() {
@@ -814,8 +827,8 @@ void extend(Superblock *sb) {
     char *first = sb->bump.load(std::memory_order_relaxed), *b = first;
     size_t left = size_t(sb->end - first) / bs;
     if (n > left) n = left;
-    for (size_t i = 1; i < n; i++, b += bs) reinterpret_cast<Block *>(b)->next = reinterpret_cast<Block *>(b + bs);
-    reinterpret_cast<Block *>(b)->next = sb->free;
+    for (size_t i = 1; i < n; i++, b += bs) reinterpret_cast<Block *>(b)->set_next(reinterpret_cast<Block *>(b + bs));
+    reinterpret_cast<Block *>(b)->set_next(sb->free);
     sb->free = reinterpret_cast<Block *>(first);
     sb->bump.store(first + n * bs, std::memory_order_relaxed);
 }
@@ -850,7 +863,7 @@ NOINLINE void *small_refill(Heap *h, unsigned c);
 inline Block *take_block(Superblock *sb) {  // null when the owner's free list is empty
     Block *b = sb->free;
     if (LIKELY(b != nullptr)) {
-        sb->free = b->next;
+        sb->free = b->next();
         sb->used++;
         if (kCanary) b->canary = 0;
     }
@@ -1268,7 +1281,7 @@ NOINLINE bool free_slow(void *p, const char *op) {
         Block *b = static_cast<Block *>(p);  // ours, outside the fast range or just adopted
         if (freed_already(b) || b == sb->free) fatal(op, "double free of", p);
         mark_free(b);
-        b->next = sb->free;
+        b->set_next(sb->free);
         sb->free = b;
         if (--sb->used == 0) small_now_empty(h, sb);
         return true;
@@ -1289,7 +1302,7 @@ inline bool free_fast(void *p) {
             Block *b = static_cast<Block *>(p);
             if (UNLIKELY(freed_already(b))) fatal("free", "double free of", p);
             mark_free(b);
-            b->next = sb->free;
+            b->set_next(sb->free);
             sb->free = b;
             if (UNLIKELY(--sb->used == 0)) small_now_empty(h, sb);
             return true;
