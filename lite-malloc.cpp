@@ -90,7 +90,7 @@ constexpr size_t kMaxRequest = size_t(1) << 46;               // above: ENOMEM a
 constexpr size_t kExtendBytes = 4096;                         // fresh blocks threaded at once
 constexpr size_t kLargeCacheSlots = 16;
 constexpr size_t kLargeCacheMax = size_t(128) << 20;          // bytes of mappings kept
-constexpr size_t kLargeCacheEntry = size_t(32) << 20;         // largest mapping kept
+constexpr size_t kLargeCacheEntry = size_t(64) << 20;         // largest mapping kept
 constexpr long kRetainDefault = LITE_MALLOC_RETAIN_MB < 0 ? -1 : long(LITE_MALLOC_RETAIN_MB) << 20;
 constexpr unsigned kEngines = LITE_MALLOC_ENGINES_COUNT;
 
@@ -1076,21 +1076,114 @@ LargeHeader *large_cache_swap(Tagged &slot, Tagged to) {
     return reinterpret_cast<LargeHeader *>(old.ptr);
 }
 
-LargeHeader *large_cache_take(size_t need) {
-    for (auto &slot : g_large_cache) {
-        Tagged t = load_tagged(&slot);
-        if (!t.ptr || t.tag < need || t.tag > need + need / 4 + (1u << 20)) continue;
-        if (cas_tagged(&slot, t, Tagged{0, 0})) {
-            g_large_cached.add(-long(t.tag));
-            return reinterpret_cast<LargeHeader *>(t.ptr);
+/* Map a region of `len` bytes whose start is `align`-aligned (align >= kSbSize). */
+char *map_aligned(size_t len, size_t align) {
+    char *raw = static_cast<char *>(os_map(nullptr, len + align, PROT_READ | PROT_WRITE, 0));
+    if (!raw) return nullptr;
+    char *start = reinterpret_cast<char *>(round_up(uintptr_t(raw), align));
+    os_unmap(raw, size_t(start - raw));
+    os_unmap(start + len, size_t(raw + align - start));
+    return start;
+}
+
+void large_cache_put(LargeHeader *hdr);
+
+/* Cut a mapping taken from the cache in two at `keep` (a multiple of the superblock size,
+ * so the tail starts on a boundary where its own header can sit); the tail goes back to
+ * the cache.  The kernel does not care: munmap works on any page range. */
+void large_split(LargeHeader *hdr, size_t keep) {
+    auto *tail = reinterpret_cast<LargeHeader *>(reinterpret_cast<char *>(hdr) + keep);
+    if (!mark_owned(uintptr_t(tail), kSbSize, true)) return;  // keep it whole
+    tail->common.kind = kLarge;
+    tail->map_len = hdr->map_len - keep;
+    tail->user = nullptr;
+    tail->live.store(0, std::memory_order_relaxed);
+    hdr->map_len = keep;
+    large_cache_put(tail);
+}
+
+/* Make a large mapping `need` bytes long, in place or by moving its pages (never copying);
+ * returns the (maybe moved) header, or null with the mapping untouched. */
+LargeHeader *large_remap(LargeHeader *hdr, size_t need) {
+    size_t old_len = hdr->map_len;
+    char *start = reinterpret_cast<char *>(hdr);
+    if (need < old_len) {  // shrink in place
+        os_unmap(start + need, old_len - need);
+    } else if (!os_remap(start, old_len, need, 0, nullptr)) {  // could not grow in place
+        char *target = map_aligned(need, kSbSize);
+        if (!target) return nullptr;
+        // Unmark the old place before mremap frees it: afterwards another thread may
+        // already have mapped (and marked) a block of its own there.
+        if (!mark_owned(uintptr_t(target), kSbSize, true)) { os_unmap(target, need); return nullptr; }
+        mark_owned(uintptr_t(start), kSbSize, false);
+        if (!os_remap(start, old_len, need, MREMAP_MAYMOVE | MREMAP_FIXED, target)) {
+            mark_owned(uintptr_t(start), kSbSize, true);
+            mark_owned(uintptr_t(target), kSbSize, false);
+            os_unmap(target, need);
+            return nullptr;
         }
+        hdr = reinterpret_cast<LargeHeader *>(target);
+    }
+    hdr->map_len = need;
+    g_large_mapped.add(long(need) - long(old_len));
+    g_mapped.add(long(need) - long(old_len));
+    return hdr;
+}
+
+/* A cached mapping for `need` bytes, faulting in as few fresh pages as possible: the
+ * smallest that fits (cut down when it is more than twice too big), else the biggest
+ * one, grown with mremap so that only the added pages are new. */
+LargeHeader *large_cache_take(size_t need) {
+    for (int attempt = 0; attempt < 4; attempt++) {
+        Tagged *fit = nullptr, *grow = nullptr;
+        Tagged fit_t{0, 0}, grow_t{0, 0};
+        for (auto &slot : g_large_cache) {
+            Tagged t = load_tagged(&slot);
+            if (!t.ptr) continue;
+            if (t.tag >= need && (!fit || t.tag < fit_t.tag)) { fit = &slot; fit_t = t; }
+            if (t.tag < need && (!grow || t.tag > grow_t.tag)) { grow = &slot; grow_t = t; }
+        }
+        Tagged *slot = fit ? fit : grow;
+        Tagged t = fit ? fit_t : grow_t;
+        if (!slot) return nullptr;
+        if (!cas_tagged(slot, t, Tagged{0, 0})) continue;  // somebody else took it: look again
+        g_large_cached.add(-long(t.tag));
+        auto *hdr = reinterpret_cast<LargeHeader *>(t.ptr);
+        if (!fit) {
+            if (LargeHeader *grown = large_remap(hdr, need)) return grown;
+            large_cache_put(hdr);
+            return nullptr;
+        }
+        if (t.tag > 2 * need + kSbSize) large_split(hdr, round_up(need, kSbSize));
+        return hdr;
     }
     return nullptr;
 }
 
+/* Keep a freed mapping (up to the retain limit, and never more than kLargeCacheMax). */
 void large_cache_put(LargeHeader *hdr) {
+    // First merge with cached neighbours (pieces cut from the same mapping), so that cut
+    // mappings grow back whole instead of fragmenting the cache.
+    for (bool merged = true; merged;) {
+        merged = false;
+        for (auto &slot : g_large_cache) {
+            Tagged t = load_tagged(&slot);
+            uintptr_t me = uintptr_t(hdr);
+            if (!t.ptr || (t.ptr + t.tag != me && me + hdr->map_len != t.ptr)) continue;
+            if (hdr->map_len + t.tag > kLargeCacheEntry || !cas_tagged(&slot, t, Tagged{0, 0})) continue;
+            g_large_cached.add(-long(t.tag));
+            auto *other = reinterpret_cast<LargeHeader *>(t.ptr);
+            LargeHeader *low = t.ptr < me ? other : hdr, *high = t.ptr < me ? hdr : other;
+            low->map_len += high->map_len;
+            mark_owned(uintptr_t(high), kSbSize, false);
+            hdr = low;
+            merged = true;
+        }
+    }
     size_t len = hdr->map_len;
-    if (len <= kLargeCacheEntry && g_large_cached.get() + long(len) <= long(kLargeCacheMax)) {
+    long retain = g_settings.retain_bytes, limit = retain < 0 || retain > long(kLargeCacheMax)
+                                                      ? long(kLargeCacheMax) : retain;
+    if (len <= kLargeCacheEntry && g_large_cached.get() + long(len) <= limit) {
         g_large_cached.add(long(len));
         Tagged mine{uintptr_t(hdr), len};
         for (auto &slot : g_large_cache) {
@@ -1103,16 +1196,6 @@ void large_cache_put(LargeHeader *hdr) {
         if (!hdr) return;
     }
     large_unmap(hdr);
-}
-
-/* Map a region of `len` bytes whose start is `align`-aligned (align >= kSbSize). */
-char *map_aligned(size_t len, size_t align) {
-    char *raw = static_cast<char *>(os_map(nullptr, len + align, PROT_READ | PROT_WRITE, 0));
-    if (!raw) return nullptr;
-    char *start = reinterpret_cast<char *>(round_up(uintptr_t(raw), align));
-    os_unmap(raw, size_t(start - raw));
-    os_unmap(start + len, size_t(raw + align - start));
-    return start;
 }
 
 void *large_alloc(size_t size, size_t align, bool *clean) {
@@ -1166,31 +1249,11 @@ void large_free(void *p, const char *op) {
 void *large_resize(void *p, size_t size) {
     auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
     size_t offset = size_t(hdr->user - reinterpret_cast<char *>(hdr));
-    size_t need = round_up(offset + size, kPage);
     if (offset != kPage) return nullptr;  // aligned blocks: let the caller copy
-    size_t old_len = hdr->map_len, old_usable = large_usable(hdr);
-    char *start = reinterpret_cast<char *>(hdr);
-    if (need < old_len) {                 // shrink in place
-        os_unmap(start + need, old_len - need);
-    } else if (!os_remap(start, old_len, need, 0, nullptr)) {  // could not grow in place
-        char *target = map_aligned(need, kSbSize);
-        if (!target) return nullptr;
-        // Unmark the old place before mremap frees it: afterwards another thread may
-        // already have mapped (and marked) a block of its own there.
-        if (!mark_owned(uintptr_t(target), kSbSize, true)) { os_unmap(target, need); return nullptr; }
-        mark_owned(uintptr_t(start), kSbSize, false);
-        if (!os_remap(start, old_len, need, MREMAP_MAYMOVE | MREMAP_FIXED, target)) {
-            mark_owned(uintptr_t(start), kSbSize, true);
-            mark_owned(uintptr_t(target), kSbSize, false);
-            os_unmap(target, need);
-            return nullptr;
-        }
-        hdr = reinterpret_cast<LargeHeader *>(target);
-        hdr->user = target + offset;
-    }
-    hdr->map_len = need;
-    g_large_mapped.add(long(need) - long(old_len));
-    g_mapped.add(long(need) - long(old_len));
+    size_t old_usable = large_usable(hdr);
+    hdr = large_remap(hdr, round_up(offset + size, kPage));
+    if (!hdr) return nullptr;
+    hdr->user = reinterpret_cast<char *>(hdr) + offset;
     g_large_in_use.add(long(large_usable(hdr)) - long(old_usable));
     return hdr->user;
 }
