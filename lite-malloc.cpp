@@ -1356,22 +1356,33 @@ NOINLINE bool free_slow(void *p, const char *op) {
     return true;
 }
 
-/* The free fast path: a small block of this thread's, inside the first arena. */
-inline bool free_fast(void *p) {
-    if (LIKELY(in_fast_arena(uintptr_t(p)))) {
-        Superblock *sb = reinterpret_cast<Superblock *>(uintptr_t(p) & ~(kSbSize - 1));
-        Heap *h = tls_heap;
-        if (LIKELY(sb->owner.load(std::memory_order_relaxed) == h)) {
-            Block *b = static_cast<Block *>(p);
-            if (UNLIKELY(freed_already(b))) fatal("free", "double free of", p);
-            mark_free(b);
-            b->set_next(sb->free);
-            sb->free = b;
-            if (UNLIKELY(--sb->used == 0)) small_now_empty(h, sb);
-            return true;
-        }
+/* A block in the first arena that is not a small block of this thread's.  The common
+ * case, a small block another thread owns, goes straight to its remote list without the
+ * general slow path's questions. */
+NOINLINE void free_remote(Superblock *sb, void *p, const char *op) {
+    if (sb->kind != kSmall || !sb->owner.load(std::memory_order_relaxed)) {
+        free_slow(p, op);  // (never false here: the first arena is ours)
+        return;
     }
-    return false;
+    auto *b = static_cast<Block *>(p);
+    if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
+    if (freed_already(b)) fatal(op, "double free of", p);
+    mark_free(b);
+    remote_free(sb, b);
+}
+
+/* The free fast path, for a grain-aligned pointer inside the first arena: a small block
+ * of this thread's goes back on its superblock's free list. */
+inline void free_in_fast_arena(void *p, const char *op) {
+    Superblock *sb = reinterpret_cast<Superblock *>(uintptr_t(p) & ~(kSbSize - 1));
+    Heap *h = tls_heap;
+    if (UNLIKELY(sb->owner.load(std::memory_order_relaxed) != h)) return free_remote(sb, p, op);
+    Block *b = static_cast<Block *>(p);
+    if (UNLIKELY(freed_already(b))) fatal(op, "double free of", p);
+    mark_free(b);
+    b->set_next(sb->free);
+    sb->free = b;
+    if (UNLIKELY(--sb->used == 0)) small_now_empty(h, sb);
 }
 
 /* Size of the block at p (0 if p is not the start of a live block of ours). */
@@ -1399,7 +1410,8 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
     void *q = alloc(size);
     if (!q) return nullptr;
     memcpy(q, p, size < usable ? size : usable);
-    if (!free_fast(p)) free_slow(p, "realloc");
+    if (in_fast_arena(uintptr_t(p))) free_in_fast_arena(p, "realloc");
+    else free_slow(p, "realloc");
     return q;
 }
 
@@ -1582,7 +1594,7 @@ NOINLINE void do_free_slow(void *p) {
 
 template <Foreign F>
 inline void do_free(void *p) {
-    if (LIKELY(free_fast(p))) return;
+    if (LIKELY(in_fast_arena(uintptr_t(p)))) return free_in_fast_arena(p, "free");
     do_free_slow<F>(p);  // a tail call: the fast path needs no stack frame
 }
 
