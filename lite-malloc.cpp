@@ -356,8 +356,10 @@ Counter g_committed;
 struct alignas(64) FastRange {
     std::atomic<uintptr_t> base{uintptr_t(1) << 63};
     std::atomic<uintptr_t> mask{~uintptr_t(0)};  // ~(arena size - 1) | (kGrain - 1)
-    uintptr_t secret = 0x9e3779b97f4a7c15;    // the free-block canary's; set at start-up
-    uintptr_t link_key = 0x6a09e667f3bcc909;  // the free-list links'; set at start-up
+    // The secrets of free blocks' canary and links, drawn once, before the first heap
+    // is made: no free list exists before that, and none may outlive a change of key.
+    std::atomic<uintptr_t> secret{0};
+    std::atomic<uintptr_t> link_key{0};
 } g_fast;
 inline bool in_fast_arena(uintptr_t a) {
     return ((a ^ g_fast.base.load(std::memory_order_relaxed)) & g_fast.mask.load(std::memory_order_relaxed)) == 0;
@@ -512,13 +514,20 @@ enum Kind : uint8_t { kUnused = 0, kSmall = 1, kSpanHost = 2, kLarge = 3, kPoole
 struct Block {
     uintptr_t link;
     uintptr_t canary;
-    Block *next() const { return reinterpret_cast<Block *>(LITE_MALLOC_ENCODE_LINKS ? link ^ g_fast.link_key : link); }
-    void set_next(Block *n) { link = LITE_MALLOC_ENCODE_LINKS ? uintptr_t(n) ^ g_fast.link_key : uintptr_t(n); }
+    static uintptr_t key() { return LITE_MALLOC_ENCODE_LINKS ? g_fast.link_key.load(std::memory_order_relaxed) : 0; }
+    Block *next() const { return reinterpret_cast<Block *>(link ^ key()); }
+    void set_next(Block *n) { link = uintptr_t(n) ^ key(); }
 };
 constexpr bool kCanary = kGrain >= 16;
-inline uintptr_t canary_of(const void *b) { return uintptr_t(b) ^ g_fast.secret; }
-inline bool freed_already(const Block *b) { return kCanary && b->canary == canary_of(b); }
-inline void mark_free(Block *b) { if (kCanary) b->canary = canary_of(b); }
+inline uintptr_t canary_of(const void *b) { return uintptr_t(b) ^ g_fast.secret.load(std::memory_order_relaxed); }
+/* free(): check the canary, then set it (the secret is read once for both). */
+inline bool freed_already_else_mark(Block *b) {
+    if (!kCanary) return false;
+    uintptr_t canary = canary_of(b);
+    if (b->canary == canary) return true;
+    b->canary = canary;
+    return false;
+}
 struct Heap;
 
 /* The remote word: a list of blocks freed by other threads, its length in the top 16 bits
@@ -741,21 +750,30 @@ __attribute__((constructor)) void lite_malloc_init() {
     long n;
     if (env_number("LITE_MALLOC_RETAIN_MB", &n)) g_settings.retain_bytes = n < 0 ? -1 : n << 20;
     if (env_number("LITE_MALLOC_STATS", &n)) g_settings.show_stats = n > 0;
-    // The canary secret: the kernel's random bytes, mixed with the clock so the secret
-    // says nothing about the C library's own guards that come from the same bytes.
-    uint64_t x = __builtin_ia32_rdtsc();
-    if (auto *r = reinterpret_cast<const uint64_t *>(getauxval(AT_RANDOM))) x ^= r[0] + r[1] * 3;
-    x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
-    g_fast.secret = (x ^ (x >> 29)) | 1;
-    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93;
-    g_fast.link_key = x ^ (x >> 32);
     make_exit_key();
 }
 __attribute__((destructor)) void lite_malloc_fini() {
     if (g_settings.show_stats) print_report();
 }
 
+/* The secrets: the kernel's random bytes, mixed with the clock so that they say nothing
+ * about the C library's own guards, which come from the same bytes.  Racing threads
+ * each draw a pair; the first to install its link key wins, and nobody has threaded a
+ * free list before one is installed. */
+void draw_secrets() {
+    if (g_fast.link_key.load(std::memory_order_acquire)) return;
+    uint64_t x = __builtin_ia32_rdtsc();
+    if (auto *r = reinterpret_cast<const uint64_t *>(getauxval(AT_RANDOM))) x ^= r[0] + r[1] * 3;
+    x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
+    uintptr_t secret = (x ^ (x >> 29)) | 1;
+    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93;
+    uintptr_t key = (x ^ (x >> 32)) | 1, none = 0;
+    if (g_fast.link_key.compare_exchange_strong(none, key, std::memory_order_acq_rel))
+        g_fast.secret.store(secret, std::memory_order_release);
+}
+
 Heap *heap_acquire() {
+    draw_secrets();
     Heap *h = reinterpret_cast<Heap *>(g_free_heaps.pop());
     if (!h) {
         h = static_cast<Heap *>(meta_alloc(sizeof(Heap)));
@@ -1285,10 +1303,13 @@ NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
     return p;
 }
 
-inline void *alloc(size_t size) {
-    if (LIKELY(size <= kSmallMax)) return small_alloc_slot(tls_heap, slot_of(size));
+NOINLINE void *alloc_not_small(size_t size) {  // out of line: malloc needs no stack frame
     bool clean;
     return alloc_big(size, 0, &clean);
+}
+inline void *alloc(size_t size) {
+    if (LIKELY(size <= kSmallMax)) return small_alloc_slot(tls_heap, slot_of(size));
+    return alloc_not_small(size);
 }
 
 void *alloc_aligned(size_t align, size_t size) {
@@ -1333,8 +1354,7 @@ NOINLINE bool free_slow(void *p, const char *op) {
             uintptr_t unwatched = kUnwatched;
             if (owner || h == &g_bootstrap ||
                 !sb->remote.compare_exchange_strong(unwatched, 0, std::memory_order_acquire)) {
-                if (freed_already(static_cast<Block *>(p))) fatal(op, "double free of", p);
-                mark_free(static_cast<Block *>(p));
+                if (freed_already_else_mark(static_cast<Block *>(p))) fatal(op, "double free of", p);
                 remote_free(sb, static_cast<Block *>(p));
                 return true;
             }
@@ -1342,8 +1362,7 @@ NOINLINE bool free_slow(void *p, const char *op) {
             list_insert_second(h, sb->size_class, sb);
         }
         Block *b = static_cast<Block *>(p);  // ours, outside the fast range or just adopted
-        if (freed_already(b) || b == sb->free) fatal(op, "double free of", p);
-        mark_free(b);
+        if (b == sb->free || freed_already_else_mark(b)) fatal(op, "double free of", p);
         b->set_next(sb->free);
         sb->free = b;
         if (--sb->used == 0) small_now_empty(h, sb);
@@ -1366,8 +1385,7 @@ NOINLINE void free_remote(Superblock *sb, void *p, const char *op) {
     }
     auto *b = static_cast<Block *>(p);
     if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
-    if (freed_already(b)) fatal(op, "double free of", p);
-    mark_free(b);
+    if (freed_already_else_mark(b)) fatal(op, "double free of", p);
     remote_free(sb, b);
 }
 
@@ -1378,8 +1396,7 @@ inline void free_in_fast_arena(void *p, const char *op) {
     Heap *h = tls_heap;
     if (UNLIKELY(sb->owner.load(std::memory_order_relaxed) != h)) return free_remote(sb, p, op);
     Block *b = static_cast<Block *>(p);
-    if (UNLIKELY(freed_already(b))) fatal(op, "double free of", p);
-    mark_free(b);
+    if (UNLIKELY(freed_already_else_mark(b))) fatal(op, "double free of", p);
     b->set_next(sb->free);
     sb->free = b;
     if (UNLIKELY(--sb->used == 0)) small_now_empty(h, sb);
