@@ -413,6 +413,26 @@ bool commit_arena(Arena *a, size_t upto) {
 
 /* A fresh superblock from the arenas (zero-filled), or nullptr when memory is exhausted. */
 Counter g_superblocks;
+/* Replace the arena `seen` (null: there is none yet) with a fresh one, unless another
+ * thread already did; false when no address space is left.  The load-time constructor
+ * installs the first arena, so threads do not race to reserve 64 GiB each. */
+bool add_arena(Arena *seen) {
+    Arena *fresh = reserve_arena();
+    if (!fresh) return g_arena.load(std::memory_order_acquire) != seen;
+    if (!g_arena.compare_exchange_strong(seen, fresh, std::memory_order_acq_rel)) {
+        os_unmap(reinterpret_cast<void *>(fresh->base), fresh->size);  // lost the race
+        return true;
+    }
+    Arena *head = g_arena_list.load(std::memory_order_relaxed);
+    do fresh->next = head;
+    while (!g_arena_list.compare_exchange_weak(head, fresh, std::memory_order_release));
+    if (!head) {  // the first arena: the fast path's
+        g_fast.mask.store(~(fresh->size - 1) | (kGrain - 1), std::memory_order_relaxed);
+        g_fast.base.store(fresh->base, std::memory_order_release);
+    }
+    return true;
+}
+
 void *carve_superblock() {
     for (;;) {
         Arena *a = g_arena.load(std::memory_order_acquire);
@@ -424,19 +444,7 @@ void *carve_superblock() {
                 return reinterpret_cast<void *>(a->base + off);
             }
         }
-        Arena *fresh = reserve_arena();
-        if (!fresh) return nullptr;
-        if (g_arena.compare_exchange_strong(a, fresh, std::memory_order_acq_rel)) {
-            Arena *head = g_arena_list.load(std::memory_order_relaxed);
-            do fresh->next = head;
-            while (!g_arena_list.compare_exchange_weak(head, fresh, std::memory_order_release));
-            if (!head) {  // the first arena: the fast path's
-                g_fast.mask.store(~(fresh->size - 1) | (kGrain - 1), std::memory_order_relaxed);
-                g_fast.base.store(fresh->base, std::memory_order_release);
-            }
-        } else {
-            os_unmap(reinterpret_cast<void *>(fresh->base), fresh->size);  // lost the race
-        }
+        if (!add_arena(a)) return nullptr;
     }
 }
 
@@ -750,6 +758,7 @@ __attribute__((constructor)) void lite_malloc_init() {
     long n;
     if (env_number("LITE_MALLOC_RETAIN_MB", &n)) g_settings.retain_bytes = n < 0 ? -1 : n << 20;
     if (env_number("LITE_MALLOC_STATS", &n)) g_settings.show_stats = n > 0;
+    if (!g_arena.load(std::memory_order_acquire)) add_arena(nullptr);
     make_exit_key();
 }
 __attribute__((destructor)) void lite_malloc_fini() {
@@ -763,7 +772,11 @@ __attribute__((destructor)) void lite_malloc_fini() {
 void draw_secrets() {
     if (g_fast.link_key.load(std::memory_order_acquire)) return;
     uint64_t x = __builtin_ia32_rdtsc();
-    if (auto *r = reinterpret_cast<const uint64_t *>(getauxval(AT_RANDOM))) x ^= r[0] + r[1] * 3;
+    if (const void *random = reinterpret_cast<const void *>(getauxval(AT_RANDOM))) {
+        uint64_t r[2];
+        memcpy(r, random, sizeof r);  // 16 bytes, not necessarily aligned
+        x ^= r[0] + r[1] * 3;
+    }
     x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
     uintptr_t secret = (x ^ (x >> 29)) | 1;
     x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93;

@@ -45,4 +45,16 @@
 #define malloc_usable_size(p) lite_usable_size(p)
 #define malloc_trim(pad) lite_trim(pad)
 
+/* In a real process the C library's own start-up allocations reach lite-malloc from the
+ * main thread before any thread exists, so its first arena is reserved once.  Here nothing
+ * calls lite_* before the test's threads do, and threads making their first allocation at
+ * the same moment each reserve an arena (2 x 64 GiB of address space apiece, all but one
+ * unmapped again), which can push a mapping outside ThreadSanitizer's application ranges
+ * ("ThreadSanitizer: mmap at bad address", seen with oversubscription's 256 threads).
+ * Allocate once from the main thread before main(), as a real process would. */
+__attribute__((constructor)) static void lite_tsan_prefix_warm_up_(void)
+{
+    lite_free(lite_malloc(1));
+}
+
 #endif
