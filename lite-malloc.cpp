@@ -292,32 +292,33 @@ constexpr unsigned kMapTopBits = 47 - 30;
 constexpr size_t kLeafWords = (size_t(1) << 30) / kSbSize / 64;
 std::atomic<std::atomic<uint64_t> *> g_owned[size_t(1) << kMapTopBits];
 
-std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
-    if (sb >> 47) return nullptr;
-    auto &slot = g_owned[sb >> 30];
-    std::atomic<uint64_t> *leaf = slot.load(std::memory_order_acquire);
+/* The leaf of a two-level table (one leaf per GiB of address space), made on demand. */
+using Leaf = std::atomic<uint64_t>;
+Leaf *table_leaf(std::atomic<Leaf *> *table, size_t words, uintptr_t addr, bool create) {
+    auto &slot = table[addr >> 30];
+    Leaf *leaf = slot.load(std::memory_order_acquire);
     if (!leaf && create) {
-        auto *fresh = static_cast<std::atomic<uint64_t> *>(meta_alloc(kLeafWords * 8));
+        auto *fresh = static_cast<Leaf *>(meta_alloc(words * 8));
         if (!fresh) return nullptr;
         leaf = slot.compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel) ? fresh : leaf;
     }
+    return leaf;
+}
+
+std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
+    if (sb >> 47) return nullptr;
+    Leaf *leaf = table_leaf(g_owned, kLeafWords, sb, create);
     return leaf ? &leaf[((sb >> kSbShift) / 64) % kLeafWords] : nullptr;
 }
 /* Beside the map, one word per superblock slot: the stack link of a superblock given back
  * to the OS whole, header included (its own memory then reads as zero).  Leaves are made
  * when arena memory is committed, so a superblock always finds its word. */
 constexpr size_t kLinkLeafWords = (size_t(1) << 30) / kSbSize;
-std::atomic<std::atomic<uintptr_t> *> g_side_links[size_t(1) << kMapTopBits];
+std::atomic<Leaf *> g_side_links[size_t(1) << kMapTopBits];
 
 std::atomic<uintptr_t> *side_link(uintptr_t sb, bool create) {
-    auto &slot = g_side_links[sb >> 30];
-    std::atomic<uintptr_t> *leaf = slot.load(std::memory_order_acquire);
-    if (!leaf && create) {
-        auto *fresh = static_cast<std::atomic<uintptr_t> *>(meta_alloc(kLinkLeafWords * 8));
-        if (!fresh) return nullptr;
-        leaf = slot.compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel) ? fresh : leaf;
-    }
-    return &leaf[(sb >> kSbShift) % kLinkLeafWords];
+    Leaf *leaf = table_leaf(g_side_links, kLinkLeafWords, sb, create);
+    return leaf ? &leaf[(sb >> kSbShift) % kLinkLeafWords] : nullptr;
 }
 
 bool mark_owned(uintptr_t start, size_t len, bool owned) {

@@ -26,15 +26,7 @@ static void **blocks[THREADS];
 static size_t counts[THREADS];
 static pthread_barrier_t barrier;
 
-static long rss_mib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
-    if (f) fclose(f);
-    return kb / 1024;
-}
+static long rss_mib(void) { return (long)(rss_bytes() >> 20); }
 
 static void *worker(void *arg) {
     int id = (int)(intptr_t)arg;
