@@ -154,6 +154,9 @@ void os_unmap(void *p, size_t len) { if (len) munmap(p, len); }
 bool os_protect(void *p, size_t len, int prot) { return mprotect(p, len, prot) == 0; }
 void os_advise(void *p, size_t len, int advice) { if (len) madvise(p, len, advice); }
 void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
+    // TSan does not see mremap free the old range, so a later mapping there would look
+    // like a race with the old one's users: never move (callers then copy or map anew).
+    if (flags & MREMAP_MAYMOVE) return nullptr;
     void *p = mremap(old, old_len, len, flags, to);
     return p == MAP_FAILED ? nullptr : p;
 }
