@@ -313,22 +313,28 @@ std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
     Leaf *leaf = table_leaf(g_owned, kLeafWords, sb, create);
     return leaf ? &leaf[((sb >> kSbShift) / 64) % kLeafWords] : nullptr;
 }
-/* Beside the map, one word per superblock slot: the stack link of a superblock given back
- * to the OS whole, header included (its own memory then reads as zero).  Leaves are made
- * when arena memory is committed, so a superblock always finds its word. */
-constexpr size_t kLinkLeafWords = (size_t(1) << 30) / kSbSize;
-std::atomic<Leaf *> g_side_links[size_t(1) << kMapTopBits];
+/* Beside the map, per superblock slot, the words that must outlive the superblock's own
+ * memory (a superblock given back to the OS whole, header included, reads as zero):
+ *   released   its link in the stack of superblocks given back to the OS;
+ *   adopt      its link in its class's adoption stack;
+ *   queued     1 while it sits in an adoption stack (at most one entry at a time).
+ * Leaves are made when arena memory is committed, so a superblock always finds them. */
+struct SideSlot {
+    std::atomic<uintptr_t> released, adopt, queued, unused_;
+};
+constexpr size_t kSlotsPerLeaf = (size_t(1) << 30) / kSbSize;
+std::atomic<Leaf *> g_side[size_t(1) << kMapTopBits];
 
-std::atomic<uintptr_t> *side_link(uintptr_t sb, bool create) {
-    Leaf *leaf = table_leaf(g_side_links, kLinkLeafWords, sb, create);
-    return leaf ? &leaf[(sb >> kSbShift) % kLinkLeafWords] : nullptr;
+SideSlot *side_of(uintptr_t sb, bool create = false) {
+    Leaf *leaf = table_leaf(g_side, kSlotsPerLeaf * sizeof(SideSlot) / 8, sb, create);
+    return leaf ? reinterpret_cast<SideSlot *>(leaf) + (sb >> kSbShift) % kSlotsPerLeaf : nullptr;
 }
 
 bool mark_owned(uintptr_t start, size_t len, bool owned) {
     for (uintptr_t sb = start; sb < start + len; sb += kSbSize) {
         std::atomic<uint64_t> *w = owned_word(sb, owned);
         if (!w) { if (owned) return false; continue; }
-        if (owned && !side_link(sb, true)) return false;
+        if (owned && !side_of(sb, true)) return false;
         uint64_t bit = uint64_t(1) << ((sb >> kSbShift) % 64);
         if (owned) w->fetch_or(bit, std::memory_order_release);
         else w->fetch_and(~bit, std::memory_order_release);
@@ -358,16 +364,23 @@ Counter g_committed;
  * one reads as zeros); everything else goes through the ownership map on the slow path.
  * The initial base is no canonical address, so nothing passes before the first arena. */
 struct alignas(64) FastRange {
-    std::atomic<uintptr_t> base{uintptr_t(1) << 63};
-    std::atomic<uintptr_t> mask{~uintptr_t(0)};  // ~(arena size - 1) | (kGrain - 1)
-    // The secrets of free blocks' canary and links, drawn once, before the first heap
-    // is made: no free list exists before that, and none may outlive a change of key.
-    std::atomic<uintptr_t> secret{0};
+    // Written once each, when the first arena is installed (mask first: a reader seeing
+    // one new and one old value is refused).  Plain words outside ThreadSanitizer builds,
+    // so that the compiler folds the loads into the test.
+    uintptr_t base = uintptr_t(1) << 63;
+    uintptr_t mask = ~uintptr_t(0);  // ~(arena size - 1) | (kGrain - 1)
+    // The secret free-list links are xor-ed with, drawn once, before the first heap is
+    // made: no free list exists before that, and none may outlive a change of key.
     std::atomic<uintptr_t> link_key{0};
 } g_fast;
-inline bool in_fast_arena(uintptr_t a) {
-    return ((a ^ g_fast.base.load(std::memory_order_relaxed)) & g_fast.mask.load(std::memory_order_relaxed)) == 0;
+inline uintptr_t read_once(const uintptr_t &v) {
+#ifdef LITE_TSAN
+    return __atomic_load_n(&v, __ATOMIC_RELAXED);
+#else
+    return v;
+#endif
 }
+inline bool in_fast_arena(uintptr_t a) { return ((a ^ read_once(g_fast.base)) & read_once(g_fast.mask)) == 0; }
 
 Arena *reserve_arena() {
     size_t want = g_arena_try.load(std::memory_order_relaxed);
@@ -431,8 +444,8 @@ bool add_arena(Arena *seen) {
     do fresh->next = head;
     while (!g_arena_list.compare_exchange_weak(head, fresh, std::memory_order_release));
     if (!head) {  // the first arena: the fast path's
-        g_fast.mask.store(~(fresh->size - 1) | (kGrain - 1), std::memory_order_relaxed);
-        g_fast.base.store(fresh->base, std::memory_order_release);
+        __atomic_store_n(&g_fast.mask, ~(fresh->size - 1) | (kGrain - 1), __ATOMIC_RELAXED);
+        __atomic_store_n(&g_fast.base, fresh->base, __ATOMIC_RELEASE);
     }
     return true;
 }
@@ -510,14 +523,25 @@ inline unsigned class_of(size_t n) { return kClasses.index[slot_of(n)]; }
 /* ===================================================================================== *
  * 6. Superblocks.
  *    kind tells what a superblock holds.  A small superblock's first cache line is its
- *    owner's (free list, count, bounds); the second is where other threads meet (the
- *    remote-free list and the stack link).
+ *    owner's (free list, bounds); the second is where other threads meet (the remote
+ *    list and the pool link).
+ *
+ *    A small superblock is either OWNED by one heap, whose thread allocates from it (it is
+ *    that heap's current superblock of its class: a heap owns no other), or DETACHED:
+ *    nobody allocates from it, and every block that comes back is counted down in its
+ *    remote word until the last one makes it empty, whereupon it goes to the pools at
+ *    once, whoever freed that block.  So no memory waits on an owner that stopped
+ *    allocating a size, went idle or exited: only one superblock per class per heap ever
+ *    does.  A detached superblock with enough free blocks is LISTED for adoption by any
+ *    heap that needs its class.
  * ===================================================================================== */
 enum Kind : uint8_t { kUnused = 0, kSmall = 1, kSpanHost = 2, kLarge = 3, kPooled = 4 };
 
-/* A free small block: the link, then (blocks of 16 bytes and more) a canary, its address
- * mixed with a per-process secret.  free() finds the canary in place only if the block is
- * free already, which catches every double free; malloc() wipes it. */
+/* A free small block: the link, then (blocks of 16 bytes and more) a canary, the address
+ * of its superblock's header, a value no block of ours ever has and a program cannot
+ * meet by chance (a block's second word holds it only if the program computed our
+ * header's address).  free() finds the canary in place only if the block is free
+ * already, which catches every double free; malloc() wipes it. */
 /* The link is stored xor-ed with another secret, so that a stray or hostile write into a
  * free block cannot point the free list at an address of the writer's choosing. */
 #ifndef LITE_MALLOC_ENCODE_LINKS
@@ -531,43 +555,47 @@ struct Block {
     void set_next(Block *n) { link = uintptr_t(n) ^ key(); }
 };
 constexpr bool kCanary = kGrain >= 16;
-inline uintptr_t canary_of(const void *b) { return uintptr_t(b) ^ g_fast.secret.load(std::memory_order_relaxed); }
-/* free(): check the canary, then set it (the secret is read once for both). */
-inline bool freed_already_else_mark(Block *b) {
+/* free(): check the canary, then set it. */
+inline bool freed_already_else_mark(const void *sb, Block *b) {
     if (!kCanary) return false;
-    uintptr_t canary = canary_of(b);
-    if (b->canary == canary) return true;
-    b->canary = canary;
+    if (b->canary == uintptr_t(sb)) return true;
+    b->canary = uintptr_t(sb);
     return false;
 }
 struct Heap;
 
-/* The remote word: a list of blocks freed by other threads, its length in the top 16 bits
- * (user addresses fit in 47), and in bit 0 the UNWATCHED flag: nobody owns the superblock
- * and it is on no stack, so whoever frees into it next must take care of it. */
-constexpr uintptr_t kUnwatched = 1;
+/* The remote word: a list of blocks given back by threads other than the owner, its
+ * length in the top 16 bits (user addresses fit in 47) and three flags in the low bits
+ * (blocks are at least 8-byte aligned):
+ *   DETACHED  no owner; the length counts every block back since it was detached
+ *   LISTED    detached with enough free blocks to be worth adopting: in (or due in) an
+ *             adoption stack
+ *   EMPTIED   every block came back; taken for the pools (the word is just this flag)
+ * An owned superblock's word has no flag. */
+constexpr uintptr_t kDetached = 1, kListed = 2, kEmptied = 4, kFlags = 7;
 constexpr unsigned kCountShift = 48;
-constexpr uintptr_t kPtrMask = ((uintptr_t(1) << kCountShift) - 1) & ~kUnwatched;
+constexpr uintptr_t kPtrMask = ((uintptr_t(1) << kCountShift) - 1) & ~kFlags;
 constexpr uint32_t kMaxCapacity = 0xffff;
+static_assert(kGrain >= 8, "the remote word keeps three flags in a block address's low bits");
 inline uint32_t remote_count(uintptr_t r) { return uint32_t(r >> kCountShift); }
+inline Block *remote_list(uintptr_t r) { return reinterpret_cast<Block *>(r & kPtrMask); }
 
 struct Superblock {
-    // line 0: the owner's
+    // line 0: the owner's, read by others
     Block *free;                 // the owner's free list
-    int32_t used;                // blocks out, as far as the owner knows
-    uint32_t block_size;
-    std::atomic<Heap *> owner;   // the heap whose thread may use `free`; null if none
+    std::atomic<Heap *> owner;   // the heap that allocates from it; null if none
     std::atomic<char *> bump;    // first block never handed out (others read it to validate)
     char *end;                   // end of the last whole block
-    Superblock *next, *prev;     // the owner's list for this class
+    uint32_t block_size;
+    uint32_t capacity;
+    uint32_t out;                // detached: blocks out when it was detached
+    uint32_t spare;              // detached: blocks free when it was detached
     uint8_t kind;
     uint8_t size_class;
     uint8_t clean;               // all pages past the header are known to be zero
-    uint8_t pad_;
-    uint32_t capacity;
     // line 1: shared
     alignas(64) std::atomic<uintptr_t> remote;
-    std::atomic<uintptr_t> link;  // next node in a pool or adoption stack
+    std::atomic<uintptr_t> link;  // next node in a pool stack
     char pad2_[48];
 };
 static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two cache lines");
@@ -586,8 +614,6 @@ using SbStack = TaggedStack<SbLink>;
 struct alignas(64) Engine { SbStack stack; };
 Engine g_engines[kEngines];
 std::atomic<unsigned> g_engine_rr{0};
-/* Adoption stacks, one per class: superblocks with free blocks and no owner. */
-SbStack g_adoptable[kNumClasses];
 
 Counter g_pool_dirty, g_pool_clean;  // bytes of pooled superblocks, backed / released
 Counter g_span_dirty, g_span_clean;  // same for cached medium spans
@@ -603,11 +629,11 @@ unsigned pick_engine(unsigned home) {
                                              : g_engine_rr.fetch_add(1, std::memory_order_relaxed) % kEngines;
 }
 
-/* Superblocks given back to the OS whole wait here, linked through the side words. */
-struct SideLink {
-    std::atomic<uintptr_t> &operator()(uintptr_t n) const { return *side_link(n, false); }
+/* Superblocks given back to the OS whole wait here, linked through their side slots. */
+struct ReleasedLink {
+    std::atomic<uintptr_t> &operator()(uintptr_t n) const { return side_of(n)->released; }
 };
-TaggedStack<SideLink> g_released;
+TaggedStack<ReleasedLink> g_released;
 
 /* An empty superblock goes to its engine's pool while the retain limit allows (its pages
  * stay backed, ready for reuse); otherwise, or when asked to release, its pages go back
@@ -643,45 +669,53 @@ Superblock *pool_get(unsigned home) {
     return nullptr;
 }
 
-/* Take every block other threads have freed into sb; returns how many. */
-unsigned collect_remote(Superblock *sb) {
-    uintptr_t r = sb->remote.exchange(0, std::memory_order_acquire);
-    auto *list = reinterpret_cast<Block *>(r & kPtrMask);
-    if (!list) return 0;
-    if (sb->free) {  // usually empty when we collect: then the list needs no walk
-        Block *tail = list;
-        while (tail->next()) tail = tail->next();
-        tail->set_next(sb->free);
-    }
-    sb->free = list;
-    sb->used -= int32_t(remote_count(r));
-    return remote_count(r);
+/* ---- adoption: detached superblocks with free blocks, one stack per class ------------- *
+ * The stacks link through the side slots, so an entry survives its superblock being
+ * emptied, pooled, released or reused meanwhile: entries are hints, checked when popped.
+ * A superblock has at most one entry at a time (its `queued` word), so no link is ever
+ * written twice.                                                                        */
+struct AdoptLink {
+    std::atomic<uintptr_t> &operator()(uintptr_t n) const { return side_of(n)->adopt; }
+};
+TaggedStack<AdoptLink> g_adoptable[kNumClasses];
+
+/* A detached superblock became LISTED: make sure an adoption stack holds it. */
+void adopt_offer(Superblock *sb) {
+    SideSlot *side = side_of(uintptr_t(sb));
+    if (side->queued.exchange(1, std::memory_order_seq_cst)) return;  // its entry is waiting
+    unsigned c = sb->size_class;  // (if it changed meanwhile, the popper moves the entry)
+    g_adoptable[c < kNumClasses ? c : 0].push(uintptr_t(sb));
 }
 
-void remote_free(Superblock *sb, Block *b) {
-    uintptr_t old = sb->remote.load(std::memory_order_relaxed), fresh;
-    do {
-        b->set_next(reinterpret_cast<Block *>(old & kPtrMask));
-        fresh = uintptr_t(b) | uintptr_t(remote_count(old) + 1) << kCountShift;
-    } while (!sb->remote.compare_exchange_weak(old, fresh, std::memory_order_release,
-                                               std::memory_order_relaxed));
-    if (old & kUnwatched) g_adoptable[sb->size_class].push(uintptr_t(sb));  // we woke it
-}
+/* Blocks are worth adopting once this many are free: fewer would be used up at once. */
+inline uint32_t adopt_threshold(const Superblock *sb) { return sb->capacity / 8 + 1; }
 
-/* The owner lets go of a superblock it no longer allocates from.  With free blocks it can
- * be adopted at once; a full one waits, unwatched, for the first remote free. */
-void release_superblock(Superblock *sb, unsigned home) {
-    sb->owner.store(nullptr, std::memory_order_release);
+/* Give n blocks of sb (linked head..tail) back.  An owned superblock keeps them on its
+ * remote list for its owner; a detached one counts them down, and the call that brings
+ * the last one back sends it to the pools.  One CAS for the whole batch. */
+void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n, unsigned home) {
+    uintptr_t old = sb->remote.load(std::memory_order_acquire), fresh;
+    bool offer;
     for (;;) {
-        if (sb->free || sb->bump.load(std::memory_order_relaxed) < sb->end) {
-            if (sb->used == 0) pool_put(sb, home);
-            else g_adoptable[sb->size_class].push(uintptr_t(sb));
-            return;
+        if (UNLIKELY(old & kEmptied)) fatal("free", "double free of", head);
+        offer = false;
+        uint32_t count = remote_count(old) + n;
+        tail->set_next(remote_list(old));
+        fresh = uintptr_t(head) | uintptr_t(count) << kCountShift | (old & kFlags);
+        if (old & kDetached) {
+            if (count >= sb->out) {
+                if (count > sb->out) fatal("free", "double free of", head);
+                fresh = kEmptied;
+            } else if (!(old & kListed) && count + sb->spare >= adopt_threshold(sb)) {
+                fresh |= kListed;
+                offer = true;
+            }
         }
-        uintptr_t none = 0;
-        if (sb->remote.compare_exchange_strong(none, kUnwatched, std::memory_order_acq_rel)) return;
-        collect_remote(sb);  // frees raced in: now it has room
+        if (sb->remote.compare_exchange_weak(old, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
+            break;
     }
+    if (fresh == kEmptied) pool_put(sb, home);
+    else if (offer) adopt_offer(sb);
 }
 
 /* ===================================================================================== *
@@ -689,20 +723,53 @@ void release_superblock(Superblock *sb, unsigned home) {
  * ===================================================================================== */
 struct SpanHost;
 
+/* The outbox: small blocks this thread freed into superblocks it does not own, held back
+ * and sent per destination superblock, one CAS per batch (remote_give), instead of one
+ * CAS per block on a line the destination's owner also writes.  Slots are direct-mapped
+ * by superblock.  Bounds: a slot is sent when it holds kOutboxBatch blocks or
+ * kOutboxBytes, or when another superblock needs it; every kOutboxSweep frees, at the
+ * owner's next superblock change and at thread exit, everything is sent.  A thread that
+ * goes idle cannot send: other threads send its outbox for it (outbox_claim_idle), and
+ * `busy`/`claim` keep the two from ever touching it at once without a lock: the owner
+ * sets `busy` with an exchange (a full barrier) and then checks `claim`; a claimer sets
+ * `claim` with a CAS and then checks `busy`.  Whoever looks second backs off (the owner
+ * then frees its block with a CAS of its own).                                          */
+constexpr unsigned kOutboxSlots = 16;
+constexpr uint32_t kOutboxBatch = 64;
+constexpr size_t kOutboxBytes = 16 << 10;
+constexpr uint32_t kOutboxSweep = 256;
+struct OutboxSlot {
+    Superblock *sb = nullptr;
+    Block *head = nullptr, *tail = nullptr;
+    uint32_t n = 0, limit = 0;
+};
+struct Outbox {
+    std::atomic<int> busy{0};             // the owning thread is inside
+    std::atomic<int> claim{0};            // another thread is sending it
+    std::atomic<uint64_t> stamp{0};       // changes with every use: idle when it does not
+    std::atomic<uint64_t> stamp_seen{0};  // the stamp a passing claimer saw last time
+    std::atomic<size_t> bytes{0};         // bytes held (statistics)
+    uint32_t since_sweep = 0;
+    OutboxSlot slot[kOutboxSlots];
+};
+
 struct Heap {
     // Hot: the superblock each request size allocates from, indexed by slot_of(size), so
     // malloc skips the size-class lookup; every slot of a class holds current[class].
     Superblock *by_slot[kIndexSlots];
-    Superblock *current[kNumClasses];  // the head of each class's list of superblocks
+    Superblock *current[kNumClasses];  // the one superblock of each class this heap owns
     SpanHost *span_host;               // medium spans are carved from here...
     uint32_t span_next;                // ...starting at this page
     unsigned engine;
     std::atomic<uintptr_t> link;       // in the stack of recycled heaps
+    Heap *all_next;                    // the list of every heap ever made
+    Outbox outbox;
     constexpr Heap();
 };
 
-Superblock g_empty{};  // a superblock with nothing in it: every list's terminator
-constexpr Heap::Heap() : by_slot{}, current{}, span_host(nullptr), span_next(0), engine(0), link(0) {
+Superblock g_empty{};  // a superblock with nothing in it: what current[] holds for "none"
+constexpr Heap::Heap()
+    : by_slot{}, current{}, span_host(nullptr), span_next(0), engine(0), link(0), all_next(nullptr), outbox() {
     for (auto &c : current) c = &g_empty;
     for (auto &c : by_slot) c = &g_empty;
 }
@@ -717,6 +784,8 @@ struct HeapLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Heap *>(n)->link; }
 };
 TaggedStack<HeapLink> g_free_heaps;
+std::atomic<Heap *> g_all_heaps{nullptr};     // every heap ever made (they are never freed)
+std::atomic<Heap *> g_idle_cursor{nullptr};   // the next heap outbox_claim_idle looks at
 std::atomic<unsigned> g_heap_serial{0};
 pthread_key_t g_exit_key;
 std::atomic<int> g_exit_key_state{0};  // 0 none, 1 creating, 2 ready, 3 unavailable
@@ -769,10 +838,10 @@ __attribute__((destructor)) void lite_malloc_fini() {
     if (g_settings.show_stats) print_report();
 }
 
-/* The secrets: the kernel's random bytes, mixed with the clock so that they say nothing
+/* The link key: the kernel's random bytes, mixed with the clock so that it says nothing
  * about the C library's own guards, which come from the same bytes.  Racing threads
- * each draw a pair; the first to install its link key wins, and nobody has threaded a
- * free list before one is installed. */
+ * each draw one; the first to install it wins, and nobody has threaded a free list
+ * before one is installed. */
 void draw_secrets() {
     if (g_fast.link_key.load(std::memory_order_acquire)) return;
     uint64_t x = __builtin_ia32_rdtsc();
@@ -782,11 +851,9 @@ void draw_secrets() {
         x ^= r[0] + r[1] * 3;
     }
     x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
-    uintptr_t secret = (x ^ (x >> 29)) | 1;
     x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93;
     uintptr_t key = (x ^ (x >> 32)) | 1, none = 0;
-    if (g_fast.link_key.compare_exchange_strong(none, key, std::memory_order_acq_rel))
-        g_fast.secret.store(secret, std::memory_order_release);
+    g_fast.link_key.compare_exchange_strong(none, key, std::memory_order_acq_rel);
 }
 
 Heap *heap_acquire() {
@@ -798,6 +865,9 @@ Heap *heap_acquire() {
         new (h) Heap();
         h->engine = g_heap_serial.fetch_add(1, std::memory_order_relaxed) % kEngines;
         g_heaps.add(1);
+        Heap *head = g_all_heaps.load(std::memory_order_relaxed);
+        do h->all_next = head;
+        while (!g_all_heaps.compare_exchange_weak(head, h, std::memory_order_release));
     }
     return h;
 }
@@ -813,30 +883,88 @@ Heap *heap_for_thread() {
     return h;
 }
 
-/* ---- list of a heap's superblocks for one class; the head is current[c] ---------------- */
 void set_current(Heap *h, unsigned c, Superblock *sb) {
     h->current[c] = sb;
     for (size_t i = kClasses.first_slot[c]; i < kClasses.first_slot[c + 1]; i++) h->by_slot[i] = sb;
 }
-void list_push(Heap *h, unsigned c, Superblock *sb) {
-    Superblock *head = h->current[c];
-    sb->prev = nullptr;
-    sb->next = head == &g_empty ? nullptr : head;
-    if (sb->next) sb->next->prev = sb;
-    set_current(h, c, sb);
+
+/* ---- the outbox (see struct Outbox) ------------------------------------------------ */
+void outbox_send(Outbox &o, OutboxSlot &s, unsigned home) {
+    if (!s.sb) return;
+    o.bytes.fetch_sub(size_t(s.n) * s.sb->block_size, std::memory_order_relaxed);
+    remote_give(s.sb, s.head, s.tail, s.n, home);
+    s.sb = nullptr;
 }
-void list_insert_second(Heap *h, unsigned c, Superblock *sb) {  // leave current alone
-    Superblock *head = h->current[c];
-    if (head == &g_empty) return list_push(h, c, sb);
-    sb->prev = head;
-    sb->next = head->next;
-    if (sb->next) sb->next->prev = sb;
-    head->next = sb;
+void outbox_send_all(Outbox &o, unsigned home) {
+    for (auto &s : o.slot) outbox_send(o, s, home);
+    o.since_sweep = 0;
 }
-void list_remove(Heap *h, unsigned c, Superblock *sb) {
-    if (sb->next) sb->next->prev = sb->prev;
-    if (sb->prev) sb->prev->next = sb->next;
-    else set_current(h, c, sb->next ? sb->next : &g_empty);
+
+/* Enter the outbox as its owner; false when a claimer is sending it right now. */
+inline bool outbox_enter(Outbox &o) {
+    o.busy.exchange(1, std::memory_order_seq_cst);
+    if (LIKELY(!o.claim.load(std::memory_order_seq_cst))) return true;
+    o.busy.store(0, std::memory_order_release);
+    return false;
+}
+inline void outbox_leave(Outbox &o) {
+    o.stamp.store(o.stamp.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    o.busy.store(0, std::memory_order_release);
+}
+
+/* Free b, a block of sb that heap h does not own, through h's outbox. */
+void outbox_put(Heap *h, Superblock *sb, Block *b) {
+    Outbox &o = h->outbox;
+    if (h == &g_bootstrap || !outbox_enter(o)) return remote_give(sb, b, b, 1, h->engine);
+    OutboxSlot &s = o.slot[(uintptr_t(sb) >> kSbShift) % kOutboxSlots];
+    if (s.sb != sb) {
+        outbox_send(o, s, h->engine);
+        s.sb = sb;
+        s.tail = b;
+        s.n = 0;
+        s.limit = kOutboxBytes / sb->block_size < kOutboxBatch ? uint32_t(kOutboxBytes / sb->block_size) : kOutboxBatch;
+        b->set_next(nullptr);
+    } else {
+        b->set_next(s.head);
+    }
+    s.head = b;
+    o.bytes.fetch_add(sb->block_size, std::memory_order_relaxed);
+    if (++s.n >= s.limit) outbox_send(o, s, h->engine);
+    if (++o.since_sweep >= kOutboxSweep) outbox_send_all(o, h->engine);
+    outbox_leave(o);
+}
+
+/* The owner sends everything it holds (at its superblock changes and at thread exit). */
+void outbox_flush(Heap *h) {
+    Outbox &o = h->outbox;
+    if (!o.bytes.load(std::memory_order_relaxed) || !outbox_enter(o)) return;
+    outbox_send_all(o, h->engine);
+    outbox_leave(o);
+}
+
+/* Send another heap's outbox on its owner's behalf, unless the owner is inside it. */
+void outbox_claim(Heap *v, unsigned home) {
+    Outbox &o = v->outbox;
+    int none = 0;
+    if (!o.bytes.load(std::memory_order_relaxed) ||
+        !o.claim.compare_exchange_strong(none, 1, std::memory_order_seq_cst))
+        return;
+    if (!o.busy.load(std::memory_order_seq_cst)) outbox_send_all(o, home);
+    o.claim.store(0, std::memory_order_release);
+}
+
+/* Called by every heap at each superblock change: look at the next heap in turn, and if
+ * its outbox holds blocks and has not been used since the last look, send it on its
+ * owner's behalf.  So an idle thread's outbox is sent within two rounds of the heap list. */
+void outbox_claim_idle(Heap *self) {
+    Heap *v = g_idle_cursor.load(std::memory_order_acquire);
+    Heap *next = v && v->all_next ? v->all_next : g_all_heaps.load(std::memory_order_acquire);
+    if (!g_idle_cursor.compare_exchange_strong(v, next, std::memory_order_acq_rel) || !v || v == self) return;
+    Outbox &o = v->outbox;
+    if (!o.bytes.load(std::memory_order_relaxed)) return;
+    uint64_t stamp = o.stamp.load(std::memory_order_relaxed);
+    if (o.stamp_seen.exchange(stamp, std::memory_order_relaxed) != stamp) return;  // used lately
+    outbox_claim(v, self->engine);
 }
 
 /* ---- small engine ------------------------------------------------------------------ */
@@ -847,7 +975,7 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->block_size = bs;
     sb->capacity = uint32_t(kSbUsable / bs < kMaxCapacity ? kSbUsable / bs : kMaxCapacity);
     sb->free = nullptr;
-    sb->used = 0;
+    sb->out = sb->spare = 0;
     sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
     sb->end = blocks_start(sb) + size_t(sb->capacity) * bs;
     sb->clean = 0;  // its pages are about to be used
@@ -868,28 +996,83 @@ void extend(Superblock *sb) {
     sb->bump.store(first + n * bs, std::memory_order_relaxed);
 }
 
-/* A superblock for class c that nobody else owns: adopt one, reuse an empty one, or carve. */
-Superblock *fresh_superblock(Heap *h) {
-    if (Superblock *sb = pool_get(h->engine)) return sb;
-    // Before growing, look for superblocks of other classes that have become empty while
-    // waiting for adoption, so memory freed in one class serves the others.
-    for (unsigned c = 0; c < kNumClasses; c++) {
-        Superblock *sb = reinterpret_cast<Superblock *>(g_adoptable[c].pop());
-        if (!sb) continue;
-        collect_remote(sb);
-        if (sb->used == 0) return sb;
-        g_adoptable[c].push(uintptr_t(sb));
+/* The owner takes every block other threads have given back to sb. */
+bool collect_remote(Superblock *sb) {
+    if (!sb->remote.load(std::memory_order_relaxed)) return false;
+    Block *list = remote_list(sb->remote.exchange(0, std::memory_order_acquire));
+    if (!list) return false;
+    if (sb->free) {  // usually empty when we collect: then the list needs no walk
+        Block *tail = list;
+        while (tail->next()) tail = tail->next();
+        tail->set_next(sb->free);
     }
-    auto *sb = static_cast<Superblock *>(carve_superblock());
-    if (sb) sb->clean = 1;
-    return sb;
+    sb->free = list;
+    return true;
 }
 
+/* Blocks on the owner's free list of sb (a walk: only thread exit and statistics ask).
+ * Another thread may be using the list, so every link is checked to stay inside sb. */
+__attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb) {
+    uint32_t n = 0;
+    uintptr_t lo = uintptr_t(blocks_start(sb)), hi = uintptr_t(sb->end), key = Block::key();
+    for (uintptr_t b = uintptr_t(sb->free); b && n < sb->capacity; b = reinterpret_cast<Block *>(b)->link ^ key, n++)
+        if (b < lo || b >= hi) break;
+    return n;
+}
+
+/* The owner h lets go of sb (see section 6).  Returns false, with sb still h's, when other
+ * threads gave blocks back meanwhile: the caller collects them and carries on. */
+bool detach(Superblock *sb, Heap *h) {
+    uint32_t spare = free_list_length(sb) +
+                     uint32_t((sb->end - sb->bump.load(std::memory_order_relaxed)) / sb->block_size);
+    uint32_t out = sb->capacity - spare;
+    sb->owner.store(nullptr, std::memory_order_release);
+    if (out == 0 && !sb->remote.load(std::memory_order_acquire)) {
+        pool_put(sb, h->engine);  // nothing out: nothing can come back
+        return true;
+    }
+    sb->out = out;
+    sb->spare = spare;
+    uintptr_t none = 0, state = kDetached | (spare >= adopt_threshold(sb) ? kListed : 0);
+    if (!sb->remote.compare_exchange_strong(none, state, std::memory_order_acq_rel)) {
+        sb->owner.store(h, std::memory_order_relaxed);
+        return false;
+    }
+    if (state & kListed) adopt_offer(sb);
+    return true;
+}
+
+/* A listed superblock of class c for h, or null.  Entries are hints (see adopt_offer):
+ * the CAS from LISTED to owned decides, and one whose class changed is passed on. */
 Superblock *adopt(Heap *h, unsigned c) {
-    Superblock *sb = reinterpret_cast<Superblock *>(g_adoptable[c].pop());
-    if (!sb) return nullptr;
-    sb->owner.store(h, std::memory_order_release);
-    collect_remote(sb);
+    for (;;) {
+        auto *sb = reinterpret_cast<Superblock *>(g_adoptable[c].pop());
+        if (!sb) return nullptr;
+        side_of(uintptr_t(sb))->queued.store(0, std::memory_order_seq_cst);
+        uintptr_t w = sb->remote.load(std::memory_order_seq_cst);
+        while ((w & kFlags) == (kDetached | kListed)) {
+            if (!sb->remote.compare_exchange_weak(w, 0, std::memory_order_acq_rel, std::memory_order_acquire))
+                continue;
+            // Ours now: its fields are stable and those of its latest detachment.
+            sb->owner.store(h, std::memory_order_relaxed);
+            if (Block *list = remote_list(w)) {
+                Block *tail = list;
+                while (tail->next()) tail = tail->next();
+                tail->set_next(sb->free);
+                sb->free = list;
+            }
+            if (sb->size_class == c) return sb;
+            while (!detach(sb, h)) collect_remote(sb);  // listed for another class: pass it on
+            break;
+        }
+    }
+}
+
+/* An empty superblock nobody else owns: from the pools, else carved from an arena. */
+Superblock *fresh_superblock(Heap *h) {
+    if (Superblock *sb = pool_get(h->engine)) return sb;
+    auto *sb = static_cast<Superblock *>(carve_superblock());
+    if (sb) sb->clean = 1;
     return sb;
 }
 
@@ -899,7 +1082,6 @@ inline Block *take_block(Superblock *sb) {  // null when the owner's free list i
     Block *b = sb->free;
     if (LIKELY(b != nullptr)) {
         sb->free = b->next();
-        sb->used++;
         if (kCanary) b->canary = 0;
     }
     return b;
@@ -914,24 +1096,28 @@ inline void *small_alloc_slot(Heap *h, size_t slot) {  // the malloc fast path
 }
 
 void *small_refill_owned(Heap *h, unsigned c) {
-    for (;;) {
-        Superblock *sb = h->current[c];
-        if (sb != &g_empty) {
-            if (!sb->free && sb->remote.load(std::memory_order_relaxed)) collect_remote(sb);
+    Superblock *sb = h->current[c];
+    if (sb != &g_empty) {
+        for (;;) {
+            if (!sb->free) collect_remote(sb);
             if (!sb->free && sb->bump.load(std::memory_order_relaxed) < sb->end) extend(sb);
             if (sb->free) return small_alloc(h, c);
-            list_remove(h, c, sb);  // full: let go of it
-            release_superblock(sb, h->engine);
-            continue;
+            if (detach(sb, h)) break;  // used up: let go of it
         }
-        sb = adopt(h, c);
-        if (!sb) {
-            sb = fresh_superblock(h);
-            if (!sb) { set_enomem(); return nullptr; }
-            init_small(sb, c, h);
-        }
-        list_push(h, c, sb);
+        set_current(h, c, &g_empty);
     }
+    // A superblock change: the moment to send what the outbox holds, and to look at
+    // another heap's.
+    outbox_flush(h);
+    outbox_claim_idle(h);
+    sb = adopt(h, c);
+    if (!sb) {
+        sb = fresh_superblock(h);
+        if (!sb) { set_enomem(); return nullptr; }
+        init_small(sb, c, h);
+    }
+    set_current(h, c, sb);
+    return small_alloc(h, c);
 }
 
 NOINLINE void *small_refill(Heap *h, unsigned c) {
@@ -941,14 +1127,6 @@ NOINLINE void *small_refill(Heap *h, unsigned c) {
     void *p = small_refill_owned(h, c);
     if (tls_exited) heap_release(h);  // a thread past its exit: hand everything back now
     return p;
-}
-
-/* The owner freed the last block of a superblock that is not its current one. */
-COLD void small_now_empty(Heap *h, Superblock *sb) {
-    unsigned c = sb->size_class;
-    if (h->current[c] == sb) return;  // keep one superblock per class warm
-    list_remove(h, c, sb);
-    pool_put(sb, h->engine);
 }
 
 /* ---- medium engine: page-granular spans inside span-host superblocks --------------- *
@@ -1025,7 +1203,6 @@ uintptr_t span_carve(Heap *h, size_t pages, bool *clean) {
                size_t(reinterpret_cast<char *>(host + 1) - reinterpret_cast<char *>(host->pages)));
         host->common.kind = kSpanHost;
         host->common.clean = fresh_clean;
-        host->common.used = 0;
         host->common.owner.store(nullptr, std::memory_order_relaxed);
         host->common.remote.store(0, std::memory_order_relaxed);
         h->span_host = host;
@@ -1296,13 +1473,13 @@ void *large_resize(void *p, size_t size) {
 /* ---- a heap handed back: at thread exit, or after one allocation past it ------------ */
 void heap_release(Heap *h) {
     for (unsigned c = 0; c < kNumClasses; c++) {
-        while (h->current[c] != &g_empty) {
-            Superblock *sb = h->current[c];
-            list_remove(h, c, sb);
-            collect_remote(sb);
-            release_superblock(sb, h->engine);
-        }
+        Superblock *sb = h->current[c];
+        if (sb == &g_empty) continue;
+        set_current(h, c, &g_empty);
+        do collect_remote(sb);
+        while (!detach(sb, h));
     }
+    outbox_flush(h);
     if (h->span_host && h->span_next < kSbPages)
         span_cache_put(uintptr_t(h->span_host) + h->span_next * kPage, kSbPages - h->span_next,
                        h->span_host->common.clean);
@@ -1355,36 +1532,36 @@ bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block ha
 
 enum class Foreign { kAbort, kForward };
 
+/* A small block goes back on its owner's free list: the caller is the owner. */
+inline void free_local(Superblock *sb, Block *b, const char *op) {
+    if (UNLIKELY(freed_already_else_mark(sb, b))) fatal(op, "double free of", b);
+    b->set_next(sb->free);
+    sb->free = b;
+}
+
+/* A small block of a superblock this thread does not own: checked, then sent through
+ * the thread's outbox. */
+void free_small_foreign(Superblock *sb, void *p, const char *op) {
+    auto *b = static_cast<Block *>(p);
+    if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
+    if (freed_already_else_mark(sb, b)) fatal(op, "double free of", p);
+    outbox_put(tls_heap, sb, b);
+}
+
 /* Free of anything but a small block owned by this thread.  Returns false for a pointer
  * that is not ours (the caller forwards it or aborts). */
 NOINLINE bool free_slow(void *p, const char *op) {
     Superblock *sb = owner_superblock(p);
     if (!sb) return false;
     switch (sb->kind) {
-    case kSmall: {
-        if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
-        Heap *h = tls_heap;
-        Heap *owner = sb->owner.load(std::memory_order_relaxed);
-        if (owner != h) {
-            // A full superblock nobody owns: the freer takes it over with one CAS, so
-            // that a thread freeing what it (or another) filled stays on the fast path.
-            uintptr_t unwatched = kUnwatched;
-            if (owner || h == &g_bootstrap ||
-                !sb->remote.compare_exchange_strong(unwatched, 0, std::memory_order_acquire)) {
-                if (freed_already_else_mark(static_cast<Block *>(p))) fatal(op, "double free of", p);
-                remote_free(sb, static_cast<Block *>(p));
-                return true;
-            }
-            sb->owner.store(h, std::memory_order_relaxed);
-            list_insert_second(h, sb->size_class, sb);
+    case kSmall:
+        if (sb->owner.load(std::memory_order_relaxed) != tls_heap) {
+            free_small_foreign(sb, p, op);
+        } else {  // ours, outside the fast range
+            if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
+            free_local(sb, static_cast<Block *>(p), op);
         }
-        Block *b = static_cast<Block *>(p);  // ours, outside the fast range or just adopted
-        if (b == sb->free || freed_already_else_mark(b)) fatal(op, "double free of", p);
-        b->set_next(sb->free);
-        sb->free = b;
-        if (--sb->used == 0) small_now_empty(h, sb);
         return true;
-    }
     case kSpanHost: medium_free(p, op); return true;
     case kLarge: large_free(p, op); return true;
     default: fatal(op, "invalid pointer (or double free)", p);
@@ -1393,30 +1570,22 @@ NOINLINE bool free_slow(void *p, const char *op) {
 }
 
 /* A block in the first arena that is not a small block of this thread's.  The common
- * case, a small block another thread owns, goes straight to its remote list without the
+ * case, a small block of another superblock, goes straight to the outbox without the
  * general slow path's questions. */
 NOINLINE void free_remote(Superblock *sb, void *p, const char *op) {
-    if (sb->kind != kSmall || !sb->owner.load(std::memory_order_relaxed)) {
+    if (sb->kind != kSmall) {
         free_slow(p, op);  // (never false here: the first arena is ours)
         return;
     }
-    auto *b = static_cast<Block *>(p);
-    if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
-    if (freed_already_else_mark(b)) fatal(op, "double free of", p);
-    remote_free(sb, b);
+    free_small_foreign(sb, p, op);
 }
 
 /* The free fast path, for a grain-aligned pointer inside the first arena: a small block
  * of this thread's goes back on its superblock's free list. */
 inline void free_in_fast_arena(void *p, const char *op) {
     Superblock *sb = reinterpret_cast<Superblock *>(uintptr_t(p) & ~(kSbSize - 1));
-    Heap *h = tls_heap;
-    if (UNLIKELY(sb->owner.load(std::memory_order_relaxed) != h)) return free_remote(sb, p, op);
-    Block *b = static_cast<Block *>(p);
-    if (UNLIKELY(freed_already_else_mark(b))) fatal(op, "double free of", p);
-    b->set_next(sb->free);
-    sb->free = b;
-    if (UNLIKELY(--sb->used == 0)) small_now_empty(h, sb);
+    if (UNLIKELY(sb->owner.load(std::memory_order_relaxed) != tls_heap)) return free_remote(sb, p, op);
+    free_local(sb, static_cast<Block *>(p), op);
 }
 
 /* Size of the block at p (0 if p is not the start of a live block of ours). */
@@ -1450,28 +1619,41 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
 }
 
 /* ---- statistics and trimming ------------------------------------------------------- */
-/* Blocks in use per small class, found by walking every carved superblock header (the
- * owners' counts are read racily: a report, not a synchronisation point). */
+/* Blocks in use per small class, found by walking every carved superblock header: a
+ * detached superblock counts down in its remote word; an owned one has handed out the
+ * blocks below its bump pointer, less its free list and its remote list.  Blocks held in
+ * outboxes are freed already.  Other threads' fields are read racily (a report, not a
+ * synchronisation point): the figures are exact when the other threads are not in the
+ * middle of a malloc or free. */
 struct ClassUsage { size_t superblocks, blocks; };
 __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class) {
-    size_t total = 0;
+    long total = 0;
+    auto count = [&](unsigned c, long blocks, long block_size) {
+        total += blocks * block_size;
+        if (per_class && c < kNumClasses) per_class[c].blocks += size_t(blocks);
+    };
     for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
         size_t end = a->committed.load(std::memory_order_acquire);
         size_t carved = a->carved.load(std::memory_order_relaxed);
         if (carved < end) end = carved;
         for (size_t off = 0; off + kSbSize <= end; off += kSbSize) {
             auto *sb = reinterpret_cast<Superblock *>(a->base + off);
-            if (sb->kind != kSmall) continue;
-            long out = long(sb->used) - long(remote_count(sb->remote.load(std::memory_order_relaxed)));
+            if (sb->kind != kSmall || !sb->block_size) continue;
+            uintptr_t w = sb->remote.load(std::memory_order_relaxed);
+            long out;
+            if (w & kEmptied) out = 0;
+            else if (w & kDetached) out = long(sb->out) - long(remote_count(w));
+            else out = (sb->bump.load(std::memory_order_relaxed) - blocks_start(sb)) / long(sb->block_size) -
+                       long(free_list_length(sb)) - long(remote_count(w));
             if (out < 0) out = 0;
-            total += size_t(out) * sb->block_size;
-            if (per_class && sb->size_class < kNumClasses) {
-                per_class[sb->size_class].superblocks++;
-                per_class[sb->size_class].blocks += size_t(out);
-            }
+            if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
+            count(sb->size_class, out, sb->block_size);
         }
     }
-    return total;
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
+        for (auto &s : h->outbox.slot)
+            if (Superblock *sb = s.sb) count(sb->size_class, -long(s.n), sb->block_size);
+    return total > 0 ? size_t(total) : 0;
 }
 
 void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
@@ -1552,16 +1734,10 @@ void drain_and_refill(Stack &stack, LinkOf link, Visit visit) {
 /* Give every cached free page back to the OS (the mappings stay). */
 bool trim_all() {
     bool released = false;
-    // Superblocks waiting for adoption that have become empty go to the pools.
-    for (auto &stack : g_adoptable)
-        drain_and_refill(stack, SbLink(), [&](uintptr_t n) {
-            auto *sb = reinterpret_cast<Superblock *>(n);
-            collect_remote(sb);
-            if (sb->used != 0) return true;
-            pool_put(sb, 0, true);
-            released = true;
-            return false;
-        });
+    // Blocks held in outboxes come back first: they may empty superblocks.
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
+        if (h == tls_heap) outbox_flush(h);
+        else outbox_claim(h, 0);
     for (auto &engine : g_engines) {
         while (uintptr_t n = engine.stack.pop()) {
             g_pool_dirty.add(-long(kSbSize));
