@@ -590,6 +590,7 @@ struct Superblock {
     uint32_t capacity;
     uint32_t out;                // detached: blocks out when it was detached
     uint32_t spare;              // detached: blocks free when it was detached
+    uint64_t magic;              // n % block_size == 0  <=>  n * magic < magic
     uint8_t kind;
     uint8_t size_class;
     uint8_t clean;               // all pages past the header are known to be zero
@@ -725,32 +726,37 @@ struct SpanHost;
 
 /* The outbox: small blocks this thread freed into superblocks it does not own, held back
  * and sent per destination superblock, one CAS per batch (remote_give), instead of one
- * CAS per block on a line the destination's owner also writes.  Slots are direct-mapped
- * by superblock.  Bounds: a slot is sent when it holds kOutboxBatch blocks or
- * kOutboxBytes, or when another superblock needs it; every kOutboxSweep frees, at the
- * owner's next superblock change and at thread exit, everything is sent.  A thread that
+ * CAS per block on a line the destination's owner also writes.  One slot per size class
+ * (blocks of a class freed in a row mostly share a superblock: the one their owner was
+ * allocating from), holding blocks of one superblock at a time.  Bounds: a slot is sent
+ * when it holds kOutboxBatch blocks or kOutboxBytes, or when another superblock needs
+ * it; after every kOutboxSweep such sends, at the owner's next superblock change and at
+ * thread exit, everything is sent.  A thread that
  * goes idle cannot send: other threads send its outbox for it (outbox_claim_idle), and
  * `busy`/`claim` keep the two from ever touching it at once without a lock: the owner
  * sets `busy` with an exchange (a full barrier) and then checks `claim`; a claimer sets
  * `claim` with a CAS and then checks `busy`.  Whoever looks second backs off (the owner
  * then frees its block with a CAS of its own).                                          */
-constexpr unsigned kOutboxSlots = 16;
 constexpr uint32_t kOutboxBatch = 64;
 constexpr size_t kOutboxBytes = 16 << 10;
-constexpr uint32_t kOutboxSweep = 256;
+constexpr uint32_t kOutboxSweep = 64;
+constexpr unsigned kOutboxWords = (kNumClasses + 63) / 64;
 struct OutboxSlot {
     Superblock *sb = nullptr;
     Block *head = nullptr, *tail = nullptr;
     uint32_t n = 0, limit = 0;
 };
+/* Only the owner, or a claimer while the owner is out, writes the fields below `claim`;
+ * relaxed loads and stores suffice for them (no read-modify-write on the free path). */
 struct Outbox {
     std::atomic<int> busy{0};             // the owning thread is inside
     std::atomic<int> claim{0};            // another thread is sending it
-    std::atomic<uint64_t> stamp{0};       // changes with every use: idle when it does not
-    std::atomic<uint64_t> stamp_seen{0};  // the stamp a passing claimer saw last time
-    std::atomic<size_t> bytes{0};         // bytes held (statistics)
-    uint32_t since_sweep = 0;
-    OutboxSlot slot[kOutboxSlots];
+    std::atomic<uint64_t> puts{0};        // blocks ever put: changes with every use
+    std::atomic<uint64_t> puts_seen{0};   // the count a passing claimer saw last time
+    uint64_t swept_at = 0;                // puts at the last sweep
+    std::atomic<uint64_t> used[kOutboxWords] = {};  // bit c: slot c holds blocks
+    OutboxSlot slot[kNumClasses];
+    constexpr explicit Outbox(int claimed) : claim(claimed) {}
 };
 
 struct Heap {
@@ -764,18 +770,20 @@ struct Heap {
     std::atomic<uintptr_t> link;       // in the stack of recycled heaps
     Heap *all_next;                    // the list of every heap ever made
     Outbox outbox;
-    constexpr Heap();
+    constexpr explicit Heap(bool bootstrap = false);
 };
 
 Superblock g_empty{};  // a superblock with nothing in it: what current[] holds for "none"
-constexpr Heap::Heap()
-    : by_slot{}, current{}, span_host(nullptr), span_next(0), engine(0), link(0), all_next(nullptr), outbox() {
+constexpr Heap::Heap(bool bootstrap)
+    : by_slot{}, current{}, span_host(nullptr), span_next(0), engine(0), link(0), all_next(nullptr),
+      outbox(bootstrap) {
     for (auto &c : current) c = &g_empty;
     for (auto &c : by_slot) c = &g_empty;
 }
 /* Threads start on this heap; its empty lists send the first malloc to the slow path,
- * which gives the thread a heap of its own. */
-Heap g_bootstrap;
+ * which gives the thread a heap of its own, and its outbox, claimed for ever, sends the
+ * first free of a block of another thread's there too. */
+Heap g_bootstrap(true);
 
 __thread Heap *tls_heap __attribute__((tls_model("initial-exec"))) = &g_bootstrap;
 __thread bool tls_exited __attribute__((tls_model("initial-exec"))) = false;
@@ -889,15 +897,23 @@ void set_current(Heap *h, unsigned c, Superblock *sb) {
 }
 
 /* ---- the outbox (see struct Outbox) ------------------------------------------------ */
-void outbox_send(Outbox &o, OutboxSlot &s, unsigned home) {
+inline bool outbox_holds(const Outbox &o) {
+    for (auto &w : o.used)
+        if (w.load(std::memory_order_relaxed)) return true;
+    return false;
+}
+void outbox_send(Outbox &o, unsigned c, unsigned home) {
+    OutboxSlot &s = o.slot[c];
     if (!s.sb) return;
-    o.bytes.fetch_sub(size_t(s.n) * s.sb->block_size, std::memory_order_relaxed);
     remote_give(s.sb, s.head, s.tail, s.n, home);
     s.sb = nullptr;
+    std::atomic<uint64_t> &w = o.used[c / 64];
+    w.store(w.load(std::memory_order_relaxed) & ~(uint64_t(1) << (c % 64)), std::memory_order_relaxed);
 }
 void outbox_send_all(Outbox &o, unsigned home) {
-    for (auto &s : o.slot) outbox_send(o, s, home);
-    o.since_sweep = 0;
+    for (unsigned i = 0; i < kOutboxWords; i++)
+        while (uint64_t w = o.used[i].load(std::memory_order_relaxed)) outbox_send(o, i * 64 + unsigned(__builtin_ctzll(w)), home);
+    o.swept_at = o.puts.load(std::memory_order_relaxed);
 }
 
 /* Enter the outbox as its owner; false when a claimer is sending it right now. */
@@ -907,48 +923,71 @@ inline bool outbox_enter(Outbox &o) {
     o.busy.store(0, std::memory_order_release);
     return false;
 }
-inline void outbox_leave(Outbox &o) {
-    o.stamp.store(o.stamp.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+
+/* Free b without an outbox: for a thread that has none yet (it gets one, if it may) or
+ * whose outbox a claimer is sending right now. */
+NOINLINE void outbox_put_slow(Heap *h, Superblock *sb, Block *b);
+
+/* The rare steps of outbox_put, inside the outbox: the slot holds blocks of another
+ * superblock (send them, start over with sb), or b fills the slot (send it).  These
+ * count as the outbox's activity (`puts`), and every kOutboxSweep of them everything is
+ * sent.  Then leave. */
+NOINLINE void outbox_put_rare(Heap *h, Superblock *sb, Block *b) {
+    Outbox &o = h->outbox;
+    unsigned c = sb->size_class;
+    OutboxSlot &s = o.slot[c];
+    if (s.sb != sb) {
+        outbox_send(o, c, h->engine);
+        std::atomic<uint64_t> &w = o.used[c / 64];
+        w.store(w.load(std::memory_order_relaxed) | uint64_t(1) << (c % 64), std::memory_order_relaxed);
+        s.sb = sb;
+        s.head = s.tail = nullptr;
+        s.n = 0;
+        s.limit = kOutboxBytes / sb->block_size < kOutboxBatch ? uint32_t(kOutboxBytes / sb->block_size) : kOutboxBatch;
+    }
+    b->set_next(s.head);
+    s.head = b;
+    if (!s.tail) s.tail = b;
+    if (++s.n >= s.limit) outbox_send(o, c, h->engine);
+    uint64_t puts = o.puts.load(std::memory_order_relaxed) + 1;
+    o.puts.store(puts, std::memory_order_relaxed);
+    if (puts - o.swept_at >= kOutboxSweep) outbox_send_all(o, h->engine);
     o.busy.store(0, std::memory_order_release);
 }
 
-/* Free b, a block of sb that heap h does not own, through h's outbox. */
-void outbox_put(Heap *h, Superblock *sb, Block *b) {
+/* Free b, a block of sb that heap h does not own, through h's outbox.  The common case
+ * is a handful of plain stores; everything else is a tail call.  (The bootstrap heap's
+ * outbox is claimed for ever, so a thread without a heap goes to outbox_put_slow.) */
+inline void outbox_put(Heap *h, Superblock *sb, Block *b) {
     Outbox &o = h->outbox;
-    if (h == &g_bootstrap || !outbox_enter(o)) return remote_give(sb, b, b, 1, h->engine);
-    OutboxSlot &s = o.slot[(uintptr_t(sb) >> kSbShift) % kOutboxSlots];
-    if (s.sb != sb) {
-        outbox_send(o, s, h->engine);
-        s.sb = sb;
-        s.tail = b;
-        s.n = 0;
-        s.limit = kOutboxBytes / sb->block_size < kOutboxBatch ? uint32_t(kOutboxBytes / sb->block_size) : kOutboxBatch;
-        b->set_next(nullptr);
-    } else {
-        b->set_next(s.head);
-    }
+    if (UNLIKELY(!outbox_enter(o))) return outbox_put_slow(h, sb, b);
+    OutboxSlot &s = o.slot[sb->size_class];
+    if (UNLIKELY(s.sb != sb || s.n + 1 >= s.limit)) return outbox_put_rare(h, sb, b);
+    b->set_next(s.head);
     s.head = b;
-    o.bytes.fetch_add(sb->block_size, std::memory_order_relaxed);
-    if (++s.n >= s.limit) outbox_send(o, s, h->engine);
-    if (++o.since_sweep >= kOutboxSweep) outbox_send_all(o, h->engine);
-    outbox_leave(o);
+    s.n++;
+    o.busy.store(0, std::memory_order_release);
+}
+
+NOINLINE void outbox_put_slow(Heap *h, Superblock *sb, Block *b) {
+    if (h != &g_bootstrap) return remote_give(sb, b, b, 1, h->engine);  // being claimed
+    if (tls_exited || !(h = heap_for_thread())) return remote_give(sb, b, b, 1, 0);
+    outbox_put(h, sb, b);
 }
 
 /* The owner sends everything it holds (at its superblock changes and at thread exit). */
 void outbox_flush(Heap *h) {
     Outbox &o = h->outbox;
-    if (!o.bytes.load(std::memory_order_relaxed) || !outbox_enter(o)) return;
+    if (!outbox_holds(o) || !outbox_enter(o)) return;
     outbox_send_all(o, h->engine);
-    outbox_leave(o);
+    o.busy.store(0, std::memory_order_release);
 }
 
 /* Send another heap's outbox on its owner's behalf, unless the owner is inside it. */
 void outbox_claim(Heap *v, unsigned home) {
     Outbox &o = v->outbox;
     int none = 0;
-    if (!o.bytes.load(std::memory_order_relaxed) ||
-        !o.claim.compare_exchange_strong(none, 1, std::memory_order_seq_cst))
-        return;
+    if (!outbox_holds(o) || !o.claim.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) return;
     if (!o.busy.load(std::memory_order_seq_cst)) outbox_send_all(o, home);
     o.claim.store(0, std::memory_order_release);
 }
@@ -961,9 +1000,9 @@ void outbox_claim_idle(Heap *self) {
     Heap *next = v && v->all_next ? v->all_next : g_all_heaps.load(std::memory_order_acquire);
     if (!g_idle_cursor.compare_exchange_strong(v, next, std::memory_order_acq_rel) || !v || v == self) return;
     Outbox &o = v->outbox;
-    if (!o.bytes.load(std::memory_order_relaxed)) return;
-    uint64_t stamp = o.stamp.load(std::memory_order_relaxed);
-    if (o.stamp_seen.exchange(stamp, std::memory_order_relaxed) != stamp) return;  // used lately
+    if (!outbox_holds(o)) return;
+    uint64_t puts = o.puts.load(std::memory_order_relaxed);
+    if (o.puts_seen.exchange(puts, std::memory_order_relaxed) != puts) return;  // used lately
     outbox_claim(v, self->engine);
 }
 
@@ -973,6 +1012,7 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->kind = kSmall;
     sb->size_class = uint8_t(c);
     sb->block_size = bs;
+    sb->magic = kClasses.divisor_magic[c];
     sb->capacity = uint32_t(kSbUsable / bs < kMaxCapacity ? kSbUsable / bs : kMaxCapacity);
     sb->free = nullptr;
     sb->out = sb->spare = 0;
@@ -1525,9 +1565,8 @@ Superblock *owner_superblock(const void *p) {  // null when p cannot be one of o
 
 bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
     const char *q = static_cast<const char *>(p);
-    uint64_t magic = kClasses.divisor_magic[sb->size_class];  // a multiply, not a divide
     return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed) &&
-           uint64_t(q - blocks_start(sb)) * magic < magic;
+           uint64_t(q - blocks_start(sb)) * sb->magic < sb->magic;  // a multiply, not a divide
 }
 
 enum class Foreign { kAbort, kForward };
@@ -1655,6 +1694,13 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             if (Superblock *sb = s.sb) count(sb->size_class, -long(s.n), sb->block_size);
     return total > 0 ? size_t(total) : 0;
 }
+__attribute__((no_sanitize("thread"))) size_t outbox_bytes() {
+    size_t total = 0;
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
+        for (auto &s : h->outbox.slot)
+            if (Superblock *sb = s.sb) total += size_t(s.n) * sb->block_size;
+    return total;
+}
 
 void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
     memset(s, 0, sizeof *s);
@@ -1667,6 +1713,7 @@ void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
     s->threads = size_t(g_heaps.get());
     s->bytes_mapped_peak = size_t(g_mapped.peak());
     s->threads_seen = size_t(g_threads_seen.get());
+    s->bytes_pending = outbox_bytes();
 }
 
 /* The report printed at exit under LITE_MALLOC_STATS=1 and by malloc_stats(): formatted

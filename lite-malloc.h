@@ -80,7 +80,9 @@ struct lite_malloc_stats {
     size_t threads;        /* heaps created so far (exited threads' heaps are reused) */
     size_t bytes_mapped_peak; /* highest bytes_mapped so far */
     size_t threads_seen;   /* threads that allocated so far */
-    size_t reserved[7];    /* room to grow without breaking the ABI */
+    size_t bytes_pending;  /* freed by a thread into a superblock it does not own and held
+                              in its outbox, to be sent back in a batch (not in bytes_in_use) */
+    size_t reserved[6];    /* room to grow without breaking the ABI */
 };
 
 void  *lite_malloc(size_t size);

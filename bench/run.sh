@@ -7,7 +7,7 @@
 #   BENCH_QUICK=1 bash bench/run.sh    smoke run: 1 run, smaller parameters, about a minute
 #
 # Other knobs: BENCH_RUNS=N (runs per workload), BENCH_ALLOCATORS="lite glibc ..." (a
-# subset), BENCH_TIMEOUT=seconds (per run, default 120), BENCH_DENSITY_STEPS=N (density
+# subset), BENCH_PEERS=dir (every NAME.so there joins as allocator NAME), BENCH_TIMEOUT=seconds (per run, default 120), BENCH_DENSITY_STEPS=N (density
 # sizes per doubling above 256 B, default 6, 12 for a finer sweep; the sweep is about half
 # the suite's time).
 # Every allocator runs the same binaries; the allocator is chosen with LD_PRELOAD.
@@ -41,6 +41,13 @@ ALL_ALLOCATORS=(
     "mimalloc  $LIBDIR/libmimalloc.so.2"
     "tbbmalloc $LIBDIR/libtbbmalloc_proxy.so.2"
 )
+# BENCH_PEERS=dir adds every NAME.so found there as allocator NAME (allocators built from
+# source, e.g. mimalloc3.so, snmalloc.so, rpmalloc.so: see bench/README.md).
+if [[ -n ${BENCH_PEERS:-} ]]; then
+    for lib in "$BENCH_PEERS"/*.so; do
+        [[ -e $lib ]] && ALL_ALLOCATORS+=("$(basename "$lib" .so) $(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")")
+    done
+fi
 
 # ---- workloads ---------------------------------------------------------------------------
 # row name | program | unit of the table | arguments (full run) | arguments (BENCH_QUICK=1)
