@@ -583,13 +583,12 @@ inline Block *remote_list(uintptr_t r) { return reinterpret_cast<Block *>(r & kP
 struct Superblock {
     // line 0: the owner's, read by others
     Block *free;                 // the owner's free list
+    Block *reserve;              // more free blocks of the owner's, taken when `free` runs dry
     std::atomic<Heap *> owner;   // the heap that allocates from it; null if none
     std::atomic<char *> bump;    // first block never handed out (others read it to validate)
     char *end;                   // end of the last whole block
     uint32_t block_size;
     uint32_t capacity;
-    uint32_t out;                // detached: blocks out when it was detached
-    uint32_t spare;              // detached: blocks free when it was detached
     uint64_t magic;              // n % block_size == 0  <=>  n * magic < magic
     uint8_t kind;
     uint8_t size_class;
@@ -597,7 +596,9 @@ struct Superblock {
     // line 1: shared
     alignas(64) std::atomic<uintptr_t> remote;
     std::atomic<uintptr_t> link;  // next node in a pool stack
-    char pad2_[48];
+    uint32_t out;                 // detached: blocks out when it was detached
+    uint32_t spare;               // detached: blocks free when it was detached
+    char pad2_[40];
 };
 static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two cache lines");
 
@@ -680,12 +681,13 @@ struct AdoptLink {
 };
 TaggedStack<AdoptLink> g_adoptable[kNumClasses];
 
-/* A detached superblock became LISTED: make sure an adoption stack holds it. */
-void adopt_offer(Superblock *sb) {
+/* A detached superblock of class c became LISTED: make sure an adoption stack holds it.
+ * (The caller read c before the CAS that listed it: from then on, the superblock may
+ * be emptied and reused for another class at any moment; the popper then moves it.) */
+void adopt_offer(Superblock *sb, unsigned c) {
     SideSlot *side = side_of(uintptr_t(sb));
     if (side->queued.exchange(1, std::memory_order_seq_cst)) return;  // its entry is waiting
-    unsigned c = sb->size_class;  // (if it changed meanwhile, the popper moves the entry)
-    g_adoptable[c < kNumClasses ? c : 0].push(uintptr_t(sb));
+    g_adoptable[c].push(uintptr_t(sb));
 }
 
 /* Blocks are worth adopting once this many are free: fewer would be used up at once. */
@@ -695,6 +697,7 @@ inline uint32_t adopt_threshold(const Superblock *sb) { return sb->capacity / 8 
  * remote list for its owner; a detached one counts them down, and the call that brings
  * the last one back sends it to the pools.  One CAS for the whole batch. */
 void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n, unsigned home) {
+    unsigned c = sb->size_class;  // stable until our blocks are back
     uintptr_t old = sb->remote.load(std::memory_order_acquire), fresh;
     bool offer;
     for (;;) {
@@ -716,7 +719,7 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n, unsigned 
             break;
     }
     if (fresh == kEmptied) pool_put(sb, home);
-    else if (offer) adopt_offer(sb);
+    else if (offer) adopt_offer(sb, c);
 }
 
 /* ===================================================================================== *
@@ -1014,7 +1017,7 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->block_size = bs;
     sb->magic = kClasses.divisor_magic[c];
     sb->capacity = uint32_t(kSbUsable / bs < kMaxCapacity ? kSbUsable / bs : kMaxCapacity);
-    sb->free = nullptr;
+    sb->free = sb->reserve = nullptr;
     sb->out = sb->spare = 0;
     sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
     sb->end = blocks_start(sb) + size_t(sb->capacity) * bs;
@@ -1036,27 +1039,35 @@ void extend(Superblock *sb) {
     sb->bump.store(first + n * bs, std::memory_order_relaxed);
 }
 
+/* Add a list of free blocks to the owner's: never a walk down a long list, whose every
+ * block would be a cache miss (remote lists run to thousands of blocks). */
+void take_list(Superblock *sb, Block *list) {
+    if (!sb->free) { sb->free = list; return; }
+    if (!sb->reserve) { sb->reserve = list; return; }
+    Block *tail = list;  // both in use: only at thread exit and re-detachment
+    while (tail->next()) tail = tail->next();
+    tail->set_next(sb->reserve);
+    sb->reserve = list;
+}
+
 /* The owner takes every block other threads have given back to sb. */
 bool collect_remote(Superblock *sb) {
     if (!sb->remote.load(std::memory_order_relaxed)) return false;
     Block *list = remote_list(sb->remote.exchange(0, std::memory_order_acquire));
     if (!list) return false;
-    if (sb->free) {  // usually empty when we collect: then the list needs no walk
-        Block *tail = list;
-        while (tail->next()) tail = tail->next();
-        tail->set_next(sb->free);
-    }
-    sb->free = list;
+    take_list(sb, list);
     return true;
 }
 
-/* Blocks on the owner's free list of sb (a walk: only thread exit and statistics ask).
- * Another thread may be using the list, so every link is checked to stay inside sb. */
+/* Blocks on the owner's lists of sb (a walk: only thread exit and statistics ask).
+ * Another thread may be using the lists, so every link is checked to stay inside sb. */
 __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb) {
     uint32_t n = 0;
     uintptr_t lo = uintptr_t(blocks_start(sb)), hi = uintptr_t(sb->end), key = Block::key();
-    for (uintptr_t b = uintptr_t(sb->free); b && n < sb->capacity; b = reinterpret_cast<Block *>(b)->link ^ key, n++)
-        if (b < lo || b >= hi) break;
+    Block *lists[2] = {sb->free, sb->reserve};
+    for (Block *list : lists)
+        for (uintptr_t b = uintptr_t(list); b && n < sb->capacity; b = reinterpret_cast<Block *>(b)->link ^ key, n++)
+            if (b < lo || b >= hi) break;
     return n;
 }
 
@@ -1073,12 +1084,13 @@ bool detach(Superblock *sb, Heap *h) {
     }
     sb->out = out;
     sb->spare = spare;
+    unsigned c = sb->size_class;
     uintptr_t none = 0, state = kDetached | (spare >= adopt_threshold(sb) ? kListed : 0);
     if (!sb->remote.compare_exchange_strong(none, state, std::memory_order_acq_rel)) {
         sb->owner.store(h, std::memory_order_relaxed);
         return false;
     }
-    if (state & kListed) adopt_offer(sb);
+    if (state & kListed) adopt_offer(sb, c);
     return true;
 }
 
@@ -1095,12 +1107,7 @@ Superblock *adopt(Heap *h, unsigned c) {
                 continue;
             // Ours now: its fields are stable and those of its latest detachment.
             sb->owner.store(h, std::memory_order_relaxed);
-            if (Block *list = remote_list(w)) {
-                Block *tail = list;
-                while (tail->next()) tail = tail->next();
-                tail->set_next(sb->free);
-                sb->free = list;
-            }
+            if (Block *list = remote_list(w)) take_list(sb, list);
             if (sb->size_class == c) return sb;
             while (!detach(sb, h)) collect_remote(sb);  // listed for another class: pass it on
             break;
@@ -1139,6 +1146,7 @@ void *small_refill_owned(Heap *h, unsigned c) {
     Superblock *sb = h->current[c];
     if (sb != &g_empty) {
         for (;;) {
+            if (!sb->free) std::swap(sb->free, sb->reserve);
             if (!sb->free) collect_remote(sb);
             if (!sb->free && sb->bump.load(std::memory_order_relaxed) < sb->end) extend(sb);
             if (sb->free) return small_alloc(h, c);
