@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <atomic>
 #include <new>
 
@@ -68,31 +69,31 @@ namespace {
 constexpr size_t kPage = 4096;
 constexpr size_t kGrain = LITE_MALLOC_MIN_ALIGN;             // block spacing and alignment
 static_assert(kGrain == 8 || kGrain == 16, "LITE_MALLOC_MIN_ALIGN must be 8 or 16");
-constexpr size_t kSmallMax =                                   // largest small block
-    (size_t(LITE_MALLOC_MINIBLOCK_CACHE_SIZE) * 8 + kGrain - 1) / kGrain * kGrain;
-constexpr size_t kMediumPages = LITE_MALLOC_SUPERBLOCK_CACHE_SIZE;
-constexpr size_t kMediumMax = kMediumPages * kPage;           // largest medium block
-static_assert(kMediumPages >= 4 && kMediumPages <= 255, "SUPERBLOCK_CACHE_SIZE: 4..255");
-static_assert(kSmallMax >= 16 && kSmallMax * 2 <= kMediumMax, "MINIBLOCK_CACHE_SIZE too big");
-static_assert(LITE_MALLOC_ENGINES_COUNT >= 1 && LITE_MALLOC_ENGINES_COUNT <= 1024, "ENGINES");
-
-constexpr unsigned log2_ceil(size_t n) { unsigned s = 0; while ((size_t(1) << s) < n) s++; return s; }
-/* A superblock must hold the largest medium span plus its host header page(s).  256 KiB
- * keeps the tail waste of the biggest small classes near 3% (see the class table). */
-constexpr unsigned kSbShift = log2_ceil((kMediumPages + 2) * kPage) > 18
-                                  ? log2_ceil((kMediumPages + 2) * kPage) : 18;
+/* Superblocks are 512 KiB, aligned to their size: big enough that size classes up to
+ * 48 KiB waste under 10% (a 256 KiB superblock could not do better than 17% near
+ * 25 KiB), and a host superblock fits medium runs up to 508 KiB. */
+constexpr unsigned kSbShift = 19;
 constexpr size_t kSbSize = size_t(1) << kSbShift;
 constexpr size_t kSbPages = kSbSize / kPage;
 constexpr size_t kSbHeader = 128;                             // small superblock header
-constexpr size_t kChunk = kSbSize > (4u << 20) ? kSbSize : (4u << 20);  // commit step
+constexpr size_t kSmallMax =                                   // largest small block
+    (size_t(LITE_MALLOC_MINIBLOCK_CACHE_SIZE) * 8 + kGrain - 1) / kGrain * kGrain;
+constexpr size_t kFastMax = kSmallMax < 8192 ? kSmallMax : 8192;  // malloc's one-load class lookup
+constexpr size_t kMediumPages = LITE_MALLOC_SUPERBLOCK_CACHE_SIZE;  // largest run in a host
+constexpr size_t kMediumMax = kMediumPages * kPage;
+static_assert(kMediumPages >= 4 && kMediumPages < kSbPages, "SUPERBLOCK_CACHE_SIZE: 4..127");
+static_assert(kSmallMax >= 16 && kSmallMax <= 49152, "MINIBLOCK_CACHE_SIZE: 2..6144");
+static_assert(LITE_MALLOC_ENGINES_COUNT >= 1 && LITE_MALLOC_ENGINES_COUNT <= 1024, "ENGINES");
+constexpr size_t kGroupSlots = 64;                            // superblock slots per bitmap word
+constexpr size_t kGroupBytes = kGroupSlots * kSbSize;         // 32 MiB: the largest run of slots
+constexpr size_t kChunk = size_t(4) << 20;                    // commit step
 constexpr size_t kArenaMax = size_t(64) << 30;                // first reservation tried
+constexpr size_t kArenaMin = kChunk;
 constexpr size_t kMaxRequest = size_t(1) << 46;               // above: ENOMEM at once
 constexpr size_t kExtendBytes = 4096;                         // fresh blocks threaded at once
-constexpr size_t kLargeCacheSlots = 16;
-constexpr size_t kLargeCacheMax = size_t(128) << 20;          // bytes of mappings kept
-constexpr size_t kLargeCacheEntry = size_t(64) << 20;         // largest mapping kept
 constexpr long kRetainDefault = LITE_MALLOC_RETAIN_MB < 0 ? -1 : long(LITE_MALLOC_RETAIN_MB) << 20;
 constexpr unsigned kEngines = LITE_MALLOC_ENGINES_COUNT;
+constexpr long kDecayMsDefault = 1000;                        // free pages unused this long go back
 
 /* Run-time settings, read from the environment by the load-time constructor (getenv
  * never allocates).  Until then, and when a variable is absent, the defaults hold.
@@ -100,6 +101,7 @@ constexpr unsigned kEngines = LITE_MALLOC_ENGINES_COUNT;
  *   LITE_MALLOC_STATS=1       print a report on stderr when the process exits        */
 struct Settings {
     long retain_bytes = kRetainDefault;
+    long decay_ms = kDecayMsDefault;
     bool show_stats = false;
 } g_settings;
 
@@ -132,7 +134,7 @@ void *os_map(void *hint, size_t len, int prot, int flags) {
     long r = syscall6(SYS_mmap, long(hint), long(len), prot, flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return sys_failed(r) ? nullptr : reinterpret_cast<void *>(r);
 }
-void os_unmap(void *p, size_t len) { if (len) syscall6(SYS_munmap, long(p), long(len), 0, 0, 0, 0); }
+bool os_unmap(void *p, size_t len) { return !len || !sys_failed(syscall6(SYS_munmap, long(p), long(len), 0, 0, 0, 0)); }
 bool os_protect(void *p, size_t len, int prot) {
     return !sys_failed(syscall6(SYS_mprotect, long(p), long(len), prot, 0, 0, 0));
 }
@@ -150,7 +152,7 @@ void *os_map(void *hint, size_t len, int prot, int flags) {
     void *p = mmap(hint, len, prot, flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? nullptr : p;
 }
-void os_unmap(void *p, size_t len) { if (len) munmap(p, len); }
+bool os_unmap(void *p, size_t len) { return !len || munmap(p, len) == 0; }
 bool os_protect(void *p, size_t len, int prot) { return mprotect(p, len, prot) == 0; }
 void os_advise(void *p, size_t len, int advice) { if (len) madvise(p, len, advice); }
 void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
@@ -162,6 +164,37 @@ void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
 }
 #endif
 void os_write(const char *s, size_t n) { syscall6(SYS_write, 2, long(s), long(n), 0, 0, 0); }
+
+/* Milliseconds for the decay of free memory, cheap enough for the slow paths: the TSC,
+ * scaled by a rate measured once against CLOCK_MONOTONIC when the first 2^27 ticks have
+ * passed (until then 3 GHz is assumed: only the first delay is off). */
+struct Clock {
+    std::atomic<uint64_t> tsc0{0}, ns0{0}, ticks_per_ms{3000000};
+    std::atomic<int> state{0};  // 0 nothing, 1 starting point taken, 2 measuring, 3 measured
+} g_clock;
+uint64_t monotonic_ns() {
+    struct timespec ts;
+    syscall6(SYS_clock_gettime, CLOCK_MONOTONIC, long(&ts), 0, 0, 0, 0);
+    return uint64_t(ts.tv_sec) * 1000000000 + uint64_t(ts.tv_nsec);
+}
+uint64_t now_ms() {
+    uint64_t t = __builtin_ia32_rdtsc();
+    int state = g_clock.state.load(std::memory_order_acquire);
+    if (UNLIKELY(state != 3)) {
+        if (state == 0 && g_clock.state.compare_exchange_strong(state, 2)) {
+            g_clock.tsc0.store(t, std::memory_order_relaxed);
+            g_clock.ns0.store(monotonic_ns(), std::memory_order_relaxed);
+            g_clock.state.store(1, std::memory_order_release);
+        } else if (state == 1 && t - g_clock.tsc0.load(std::memory_order_relaxed) > (uint64_t(1) << 27) &&
+                   g_clock.state.compare_exchange_strong(state, 2)) {
+            uint64_t ns = monotonic_ns() - g_clock.ns0.load(std::memory_order_relaxed);
+            uint64_t ticks = t - g_clock.tsc0.load(std::memory_order_relaxed);
+            if (ns > 1000000) g_clock.ticks_per_ms.store(ticks / (ns / 1000000), std::memory_order_relaxed);
+            g_clock.state.store(3, std::memory_order_release);
+        }
+    }
+    return t / g_clock.ticks_per_ms.load(std::memory_order_relaxed);
+}
 
 /* Heap corruption: one line naming lite-malloc, the operation and the pointer, then abort. */
 COLD void fatal(const char *op, const char *what, const void *p) {
@@ -218,6 +251,15 @@ inline Tagged load_tagged(Tagged *where) {  // torn reads are fine: the CAS vali
     t.tag = __atomic_load_n(&where->tag, __ATOMIC_ACQUIRE);
     t.ptr = __atomic_load_n(&where->ptr, __ATOMIC_ACQUIRE);
     return t;
+}
+
+/* A plain read of a word that another thread may be rewriting, or that may no longer be
+ * what the caller thinks (a slot that changed role): for statistics and for values a
+ * CAS validates afterwards.  Plain, so that ThreadSanitizer (which sees every atomic
+ * access, even where it is told to ignore a function) does not take the benign race
+ * with the slot's new owner for a bug. */
+__attribute__((no_sanitize("thread"))) inline uint64_t peek(const void *word) {
+    return *static_cast<const volatile uint64_t *>(word);
 }
 
 /* LinkOf(node) returns the atomic word that holds a node's successor. */
@@ -314,13 +356,19 @@ std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
     return leaf ? &leaf[((sb >> kSbShift) / 64) % kLeafWords] : nullptr;
 }
 /* Beside the map, per superblock slot, the words that must outlive the superblock's own
- * memory (a superblock given back to the OS whole, header included, reads as zero):
- *   released   its link in the stack of superblocks given back to the OS;
- *   adopt      its link in its class's adoption stack;
- *   queued     1 while it sits in an adoption stack (at most one entry at a time).
+ * memory (a slot given back to the OS, header included, reads as zero):
+ *   freed_at  when the slot was last given back to the slot store (decay clock, ms);
+ *   adopt     its link in an adoption stack (its class's, or the hosts');
+ *   queued    1 while it sits in an adoption stack (at most one entry at a time);
+ *   role      what the slot is: free, a small superblock, a host, the first slot of a
+ *             large block, or a slot inside one (whose memory is the program's: its
+ *             would-be header must never be believed).
  * Leaves are made when arena memory is committed, so a superblock always finds them. */
+enum Role : uint8_t { kRoleFree = 0, kRoleSmall, kRoleHost, kRoleLarge, kRoleInterior };
 struct SideSlot {
-    std::atomic<uintptr_t> released, adopt, queued, unused_;
+    std::atomic<uint64_t> freed_at;
+    std::atomic<uintptr_t> adopt, queued;
+    std::atomic<uint8_t> role;  // what the slot is now (the authority for the slow paths)
 };
 constexpr size_t kSlotsPerLeaf = (size_t(1) << 30) / kSbSize;
 std::atomic<Leaf *> g_side[size_t(1) << kMapTopBits];
@@ -346,17 +394,31 @@ bool is_owned_slot(uintptr_t sb) {
     return w && (w->load(std::memory_order_acquire) >> ((sb >> kSbShift) % 64) & 1);
 }
 
+/* ---- arenas and the slot store ------------------------------------------------------ *
+ * An arena is cut into superblock-sized slots, 64 to a group (32 MiB), each group two
+ * bitmap words: `used` (handed out, or being purged) and `dirty` (free, and its pages may
+ * still be resident).  Every slot, whatever it becomes (a small superblock, a host of
+ * medium runs, part of a large run), comes from here and goes back here, so free slots
+ * coalesce by themselves and any size reuses what any other size freed.  A run of n
+ * slots is n consecutive bits of one word, taken with one CAS; the lowest free slots
+ * are taken first, so the read-write prefix of an arena follows the peak in use.       */
+struct Group {
+    std::atomic<uint64_t> used{0};
+    std::atomic<uint64_t> dirty{0};
+};
 struct Arena {
     uintptr_t base;
     size_t size;
-    std::atomic<size_t> carved{0};     // superblocks handed out: [base, base + carved)
+    size_t slots;                      // size / kSbSize
+    Group *groups;                     // ceil(slots / 64)
     std::atomic<size_t> committed{0};  // read-write prefix: [base, base + committed)
-    Arena *next;                       // list of all arenas, newest first
+    std::atomic<size_t> end{0};        // reserved prefix still ours: [base, base + end)
+    std::atomic<size_t> reach{0};      // no slot at or above base + reach was ever handed out
+    std::atomic<size_t> low{0};        // no group below this has a free slot (a hint)
+    std::atomic<Arena *> next{nullptr};  // list of all arenas, oldest first
 };
-std::atomic<Arena *> g_arena{nullptr};       // the arena we carve from
-std::atomic<Arena *> g_arena_list{nullptr};
+std::atomic<Arena *> g_arena_list{nullptr};  // every arena, oldest (the fast path's) first
 std::atomic<size_t> g_arena_try{kArenaMax};  // size of the next reservation attempt
-Counter g_committed;
 
 /* The free fast path asks "a grain-aligned address inside the first arena?" with one
  * mask, because arenas are aligned to their (power of two) size.  Arenas are reserved
@@ -382,28 +444,93 @@ inline uintptr_t read_once(const uintptr_t &v) {
 }
 inline bool in_fast_arena(uintptr_t a) { return ((a ^ read_once(g_fast.base)) & read_once(g_fast.mask)) == 0; }
 
-Arena *reserve_arena() {
-    size_t want = g_arena_try.load(std::memory_order_relaxed);
+long vm_bytes();
+/* Reserve an arena.  The first is aligned to its size, for the free fast path's mask;
+ * later ones only to a superblock.  Under an RLIMIT_AS, at most half of what the limit
+ * still allows is reserved, so that the program's own mappings keep room. */
+Arena *reserve_arena(size_t need) {
+    size_t want = g_arena_try.load(std::memory_order_relaxed), least = kArenaMin;
+    while (least < need) least *= 2;
+    bool first = !g_arena_list.load(std::memory_order_acquire);
     struct rlimit rl;
-    if (syscall6(SYS_prlimit64, 0, RLIMIT_AS, 0, long(&rl), 0, 0) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        while (want > kChunk && want > rl.rlim_cur / 4) want /= 2;
-    for (; want >= kChunk; want /= 2) {
+    if (syscall6(SYS_prlimit64, 0, RLIMIT_AS, 0, long(&rl), 0, 0) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        long vm = vm_bytes();
+        size_t avail = vm >= 0 && size_t(vm) < rl.rlim_cur ? rl.rlim_cur - size_t(vm) : 0;
+        want = kArenaMax;  // (what an earlier limit allowed says nothing about this one)
+        while (want > least && want > avail / 2) want /= 2;
+    }
+    for (; want >= least; want /= 2) {
         // Readable, not writable: no commit charge, and stray reads find zeros.
-        char *raw = static_cast<char *>(os_map(nullptr, 2 * want, PROT_READ, MAP_NORESERVE));
+        size_t align = first ? want : kSbSize;
+        char *raw = static_cast<char *>(os_map(nullptr, want + align, PROT_READ, MAP_NORESERVE));
         if (!raw) continue;
-        char *base = reinterpret_cast<char *>(round_up(uintptr_t(raw), want));
+        char *base = reinterpret_cast<char *>(round_up(uintptr_t(raw), align));
         if (base > raw) os_unmap(raw, size_t(base - raw));
-        os_unmap(base + want, size_t(raw + want - base));
+        os_unmap(base + want, size_t(raw + align - base));
         // Sparse use of a huge reservation must never be promoted to 2 MiB pages.
         os_advise(base, want, MADV_NOHUGEPAGE);
-        Arena *a = static_cast<Arena *>(meta_alloc(sizeof(Arena)));
+        size_t slots = want / kSbSize, groups = (slots + kGroupSlots - 1) / kGroupSlots;
+        auto *a = static_cast<Arena *>(meta_alloc(sizeof(Arena) + groups * sizeof(Group)));
         if (!a) { os_unmap(base, want); return nullptr; }
         a->base = uintptr_t(base);
         a->size = want;
+        a->end.store(want, std::memory_order_relaxed);
+        a->slots = slots;
+        a->groups = reinterpret_cast<Group *>(a + 1);
+        if (slots % kGroupSlots)  // the last group's missing slots are never free
+            a->groups[groups - 1].used.store(~uint64_t(0) << (slots % kGroupSlots), std::memory_order_relaxed);
         g_arena_try.store(want, std::memory_order_relaxed);
         return a;
     }
     return nullptr;
+}
+
+/* RLIMIT_AS counts address space, and an arena reserves far more than it uses.  Against
+ * a limit in force, lite-malloc counts what it has made read-write instead (what the
+ * kernel would count had it mapped only that): a commit past the limit fails, and
+ * reserved space other mappings need (thread stacks, libraries) is given back.  Only
+ * commits look at the limit: one prlimit per 4 MiB of growth, and /proc/self/statm when
+ * a limit is set. */
+Counter g_committed;
+size_t uncommitted_reserve() {
+    size_t total = 0;
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next)
+        total += a->end.load(std::memory_order_relaxed) - a->committed.load(std::memory_order_relaxed);
+    return total;
+}
+long vm_bytes() {  // VmSize, from /proc/self/statm
+    char buf[64];
+    long fd = syscall6(SYS_open, long("/proc/self/statm"), O_RDONLY, 0, 0, 0, 0);
+    if (fd < 0) return -1;
+    long n = syscall6(SYS_read, fd, long(buf), sizeof buf - 1, 0, 0, 0);
+    syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    if (n <= 0) return -1;
+    long pages = 0;
+    for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) pages = pages * 10 + (buf[i] - '0');
+    return pages * long(kPage);
+}
+/* Give back reserved, uncommitted space until at most `keep` bytes of it remain. */
+void shrink_reserve(size_t keep) {
+    size_t have = uncommitted_reserve();
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a && have > keep; a = a->next) {
+        size_t end = a->end.load(std::memory_order_acquire), committed = a->committed.load(std::memory_order_acquire);
+        size_t give = end - committed < have - keep ? end - committed : have - keep;
+        size_t fresh = round_up(end - give, kChunk);
+        if (fresh >= end || !a->end.compare_exchange_strong(end, fresh, std::memory_order_acq_rel)) continue;
+        // A commit racing with this one fails (mprotect of unmapped memory) and undoes.
+        os_unmap(reinterpret_cast<void *>(a->base + fresh), end - fresh);
+        have -= end - fresh;
+    }
+}
+bool commit_allowed(size_t more) {
+    struct rlimit rl;
+    if (syscall6(SYS_prlimit64, 0, RLIMIT_AS, 0, long(&rl), 0, 0) != 0 || rl.rlim_cur == RLIM_INFINITY) return true;
+    long vm = vm_bytes();
+    if (vm < 0) return true;
+    size_t spare = uncommitted_reserve(), used = size_t(vm) > spare ? size_t(vm) - spare : 0;
+    size_t room = used + more < rl.rlim_cur ? (rl.rlim_cur - used - more) / 2 : 0;  // half for others
+    if (spare > room) shrink_reserve(room);
+    return used + more <= rl.rlim_cur;
 }
 
 /* Make [base, base + upto) read-write; concurrent callers are harmless (mprotect is
@@ -411,8 +538,10 @@ Arena *reserve_arena() {
 bool commit_arena(Arena *a, size_t upto) {
     size_t have = a->committed.load(std::memory_order_acquire);
     while (have < upto) {
-        size_t target = round_up(upto, kChunk);
-        if (target > a->size) target = a->size;
+        if (upto > a->end.load(std::memory_order_acquire)) return false;  // given back
+        size_t target = round_up(upto, kChunk), end = a->end.load(std::memory_order_acquire);
+        if (target > end) target = end;
+        if (!commit_allowed(target - have)) return false;
         if (!os_protect(reinterpret_cast<void *>(a->base + have), target - have, PROT_READ | PROT_WRITE)) {
             target = upto;  // short of memory: commit only what is needed now
             if (!os_protect(reinterpret_cast<void *>(a->base + have), target - have, PROT_READ | PROT_WRITE))
@@ -428,53 +557,166 @@ bool commit_arena(Arena *a, size_t upto) {
     return true;
 }
 
-/* A fresh superblock from the arenas (zero-filled), or nullptr when memory is exhausted. */
-Counter g_superblocks;
-/* Replace the arena `seen` (null: there is none yet) with a fresh one, unless another
- * thread already did; false when no address space is left.  The load-time constructor
- * installs the first arena, so threads do not race to reserve 64 GiB each. */
-bool add_arena(Arena *seen) {
-    Arena *fresh = reserve_arena();
-    if (!fresh) return g_arena.load(std::memory_order_acquire) != seen;
-    if (!g_arena.compare_exchange_strong(seen, fresh, std::memory_order_acq_rel)) {
-        os_unmap(reinterpret_cast<void *>(fresh->base), fresh->size);  // lost the race
-        return true;
+/* Add an arena to the list (the first one is the fast path's).  The load-time
+ * constructor installs the first, so threads starting together do not each reserve
+ * 64 GiB; false when no address space is left. */
+bool add_arena(size_t need = 0) {
+    Arena *fresh = reserve_arena(need);
+    if (!fresh) return false;
+    std::atomic<Arena *> *at = &g_arena_list;
+    Arena *cur = nullptr;
+    for (;;) {  // append: the arena taken from first stays first
+        if (at->compare_exchange_weak(cur, fresh, std::memory_order_acq_rel)) break;
+        if (cur) { at = &cur->next; cur = nullptr; }
     }
-    Arena *head = g_arena_list.load(std::memory_order_relaxed);
-    do fresh->next = head;
-    while (!g_arena_list.compare_exchange_weak(head, fresh, std::memory_order_release));
-    if (!head) {  // the first arena: the fast path's
+    if (at == &g_arena_list) {  // the first arena: the fast path's
         __atomic_store_n(&g_fast.mask, ~(fresh->size - 1) | (kGrain - 1), __ATOMIC_RELAXED);
         __atomic_store_n(&g_fast.base, fresh->base, __ATOMIC_RELEASE);
     }
     return true;
 }
 
-void *carve_superblock() {
-    for (;;) {
-        Arena *a = g_arena.load(std::memory_order_acquire);
-        if (a) {
-            size_t off = a->carved.fetch_add(kSbSize, std::memory_order_relaxed);
-            if (off + kSbSize <= a->size) {
-                if (!commit_arena(a, off + kSbSize)) return nullptr;
-                g_superblocks.add(1);
-                return reinterpret_cast<void *>(a->base + off);
+/* Bit i of the result: slots i .. i+n-1 of `free` are all set. */
+inline uint64_t run_starts(uint64_t free, unsigned n) {
+    uint64_t m = free;
+    for (unsigned have = 1; have < n;) {  // doubling: m & (m >> k) extends runs by k
+        unsigned k = have < n - have ? have : n - have;
+        m &= m >> k;
+        have += k;
+    }
+    return n > 1 ? m & ~uint64_t(0) >> (n - 1) : m;  // a run may not leave the word
+}
+/* Bit i: slot i of the group at `group` is a run start that puts `group + i * kSbSize +
+ * phase` on a multiple of `align` (all bits when align <= kSbSize). */
+inline uint64_t aligned_starts(uintptr_t group, size_t align, size_t phase) {
+    if (align <= kSbSize) return ~uint64_t(0);
+    uint64_t m = 0;
+    size_t first = (align - (group + phase) % align) % align / kSbSize, step = align / kSbSize;
+    for (size_t i = first; i < kGroupSlots; i += step) m |= uint64_t(1) << i;
+    return m;
+}
+
+Counter g_slots_used;      // slots handed out (bytes)
+Counter g_slots_dirty;     // free slots whose pages may be resident (bytes)
+void decay_tick();
+
+/* Take n consecutive free slots (n <= 64) whose start plus `phase` is a multiple of
+ * `align` (a power of two, at most a group), lowest address first; for a single slot, a dirty one if there is one (its
+ * pages are resident: no fault, no zeroing by the kernel).  Returns the first slot, or 0
+ * when memory is exhausted; *dirty_mask gets which of the n slots were dirty (bit 0: the
+ * first), so the caller knows what reads as zero. */
+uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mask) {
+    uint64_t run = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+    for (int attempt = 0;; attempt++) {
+        for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
+            size_t groups = (a->slots + kGroupSlots - 1) / kGroupSlots;
+            for (size_t g = a->low.load(std::memory_order_relaxed); g < groups; g++) {
+                Group &grp = a->groups[g];
+                uint64_t used = grp.used.load(std::memory_order_acquire);
+                while (~used) {
+                    uint64_t starts = run_starts(~used, n) & aligned_starts(a->base + g * kGroupBytes, align, phase);
+                    size_t ours = a->end.load(std::memory_order_relaxed) / kSbSize;  // slots not given back
+                    if (ours < (g + 1) * kGroupSlots + n - 1) {  // the run must end below `ours`
+                        size_t fit = ours >= g * kGroupSlots + n ? ours - g * kGroupSlots - n + 1 : 0;
+                        starts &= fit >= 64 ? ~uint64_t(0) : (uint64_t(1) << fit) - 1;
+                    }
+                    if (!starts) break;
+                    uint64_t warm = n == 1 ? starts & grp.dirty.load(std::memory_order_relaxed) : 0;
+                    unsigned i = unsigned(__builtin_ctzll(warm ? warm : starts));
+                    uint64_t bits = run << i;
+                    if (!grp.used.compare_exchange_weak(used, used | bits, std::memory_order_acq_rel))
+                        continue;
+                    // The giver sets `dirty` before it clears `used`: after our CAS, this
+                    // sees every dirty bit of ours.
+                    *dirty_mask = (grp.dirty.fetch_and(~bits, std::memory_order_acq_rel) & bits) >> i;
+                    size_t off = (g * kGroupSlots + i) * kSbSize;
+                    if (!commit_arena(a, off + n * kSbSize)) {  // no memory: undo, nothing burnt
+                        if (*dirty_mask) grp.dirty.fetch_or(*dirty_mask << i, std::memory_order_release);
+                        grp.used.fetch_and(~bits, std::memory_order_release);
+                        return 0;
+                    }
+                    size_t reach = a->reach.load(std::memory_order_relaxed);
+                    while (reach < off + n * kSbSize &&
+                           !a->reach.compare_exchange_weak(reach, off + n * kSbSize, std::memory_order_relaxed)) {}
+                    g_slots_used.add(long(n * kSbSize));
+                    g_slots_dirty.add(-long(__builtin_popcountll(*dirty_mask) * kSbSize));
+                    return a->base + off;
+                }
+                if (n == 1 && !~used) {  // full: move the hint past it
+                    size_t low = g;
+                    a->low.compare_exchange_strong(low, g + 1, std::memory_order_relaxed);
+                }
             }
         }
-        if (!add_arena(a)) return nullptr;
+        if (attempt || !add_arena(n * kSbSize + (align > kSbSize ? align : 0))) return 0;
     }
+}
+
+Arena *arena_of(uintptr_t p) {
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next)
+        if (p - a->base < a->size) return a;
+    return nullptr;
+}
+
+/* Give back n slots starting at `first`; `dirty`: their pages may be resident.  The
+ * decay clock of each starts now. */
+void slots_give(uintptr_t first, unsigned n, bool dirty) {
+    Arena *a = arena_of(first);
+    size_t idx = (first - a->base) / kSbSize, g = idx / kGroupSlots;
+    uint64_t bits = (n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1) << (idx % kGroupSlots);
+    if (dirty) {
+        uint64_t now = now_ms();
+        for (unsigned k = 0; k < n; k++) side_of(first + k * kSbSize)->freed_at.store(now, std::memory_order_relaxed);
+        a->groups[g].dirty.fetch_or(bits, std::memory_order_release);
+        g_slots_dirty.add(long(n * kSbSize));
+    }
+    a->groups[g].used.fetch_and(~bits, std::memory_order_release);
+    g_slots_used.add(-long(n * kSbSize));
+    size_t low = a->low.load(std::memory_order_relaxed);
+    while (g < low && !a->low.compare_exchange_weak(low, g, std::memory_order_relaxed)) {}
+    decay_tick();
+}
+
+/* Take the slots [first + have, first + want) if they are free (a large run growing in
+ * place); they must lie in first's group.  Dirty ones get their old header wiped. */
+bool slots_extend(uintptr_t first, unsigned have, unsigned want) {
+    Arena *a = arena_of(first);
+    size_t idx = (first - a->base) / kSbSize, g = idx / kGroupSlots, i = idx % kGroupSlots + have;
+    if (idx % kGroupSlots + want > kGroupSlots) return false;
+    uint64_t bits = ((want - have == 64 ? ~uint64_t(0) : (uint64_t(1) << (want - have)) - 1)) << i;
+    Group &grp = a->groups[g];
+    uint64_t used = grp.used.load(std::memory_order_acquire);
+    do {
+        if (used & bits) return false;
+    } while (!grp.used.compare_exchange_weak(used, used | bits, std::memory_order_acq_rel));
+    uint64_t dirty = grp.dirty.fetch_and(~bits, std::memory_order_acq_rel) & bits;
+    size_t end = (g * kGroupSlots + i + (want - have)) * kSbSize;
+    if (!commit_arena(a, end)) {
+        if (dirty) grp.dirty.fetch_or(dirty, std::memory_order_release);
+        grp.used.fetch_and(~bits, std::memory_order_release);
+        return false;
+    }
+    for (uint64_t m = dirty; m; m &= m - 1)
+        memset(reinterpret_cast<void *>(a->base + (g * kGroupSlots + unsigned(__builtin_ctzll(m))) * kSbSize), 0, kSbHeader);
+    size_t reach = a->reach.load(std::memory_order_relaxed);
+    while (reach < end && !a->reach.compare_exchange_weak(reach, end, std::memory_order_relaxed)) {}
+    g_slots_used.add(long((want - have) * kSbSize));
+    g_slots_dirty.add(-long(__builtin_popcountll(dirty) * kSbSize));
+    return true;
 }
 
 /* ===================================================================================== *
  * 5. Size classes.  16-byte steps up to 256 B; above, the classes are chosen so that a
  *    block's share of its superblock (class rounding plus the superblock's tail) never
- *    exceeds the request rounded up to 16 by more than 6%, with every power of two and
- *    three times a power of two kept as a class of its own.  The table is computed at
- *    compile time; a request finds its class with one byte load.
+ *    exceeds the request rounded up to 16 by more than 6% up to 8 KiB, and 10% above (to
+ *    48 KiB, where page runs take over: they waste under 9% from there), with every
+ *    power of two and three times a power of two kept as a class of its own.  The table
+ *    is computed at compile time; a request finds its class with one byte load.
  * ===================================================================================== */
 constexpr size_t kSbUsable = kSbSize - kSbHeader;
 constexpr size_t kMaxClasses = 160;
-constexpr size_t kIndexSlots = kSmallMax / kGrain + 1;
+constexpr size_t kIndexSlots = kSmallMax / kGrain + 1;  // class_of()'s table
+constexpr size_t kFastSlots = kFastMax / kGrain + 1;    // Heap::by_slot
 
 struct ClassTable {
     uint32_t size[kMaxClasses] = {};
@@ -493,10 +735,11 @@ constexpr ClassTable make_classes() {
     while (lo <= kSmallMax) {
         size_t best = lo;
         if (lo > 256) {
+            size_t limit_x1000 = lo <= 8192 ? 1060 : 1100;
             for (size_t c = lo; c <= kSmallMax; c += kGrain) {
                 // footprint of a block of class c, in units of 1/1000 of the request
                 size_t per_block_x1000 = kSbSize * 1000 / (kSbUsable / c);
-                if (per_block_x1000 <= lo * 1060) best = c;
+                if (per_block_x1000 <= lo * limit_x1000) best = c;
                 if (forced_class(c)) break;
             }
         }
@@ -535,7 +778,7 @@ inline unsigned class_of(size_t n) { return kClasses.index[slot_of(n)]; }
  *    does.  A detached superblock with enough free blocks is LISTED for adoption by any
  *    heap that needs its class.
  * ===================================================================================== */
-enum Kind : uint8_t { kUnused = 0, kSmall = 1, kSpanHost = 2, kLarge = 3, kPooled = 4 };
+enum Kind : uint8_t { kUnused = 0, kSmall = 1, kHost = 2, kLarge = 3, kPooled = 4 };
 
 /* A free small block: the link, then (blocks of 16 bytes and more) a canary, the address
  * of its superblock's header, a value no block of ours ever has and a program cannot
@@ -612,66 +855,19 @@ struct SbLink {
 };
 using SbStack = TaggedStack<SbLink>;
 
-/* Engines: shared pools of empty superblocks, any class. */
-struct alignas(64) Engine { SbStack stack; };
-Engine g_engines[kEngines];
-std::atomic<unsigned> g_engine_rr{0};
+Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_heaps, g_threads_seen;
 
-Counter g_pool_dirty, g_pool_clean;  // bytes of pooled superblocks, backed / released
-Counter g_span_dirty, g_span_clean;  // same for cached medium spans
-Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_large_cached, g_heaps, g_threads_seen;
-/* Free pages past the retain limit go back to the OS (the mapping stays). */
-bool over_retain(long extra) {
-    long retain = g_settings.retain_bytes;
-    return retain >= 0 && g_pool_dirty.get() + g_span_dirty.get() + extra > retain;
-}
-
-unsigned pick_engine(unsigned home) {
-    return LITE_MALLOC_USE_PERTHREAD_ENGINES ? home
-                                             : g_engine_rr.fetch_add(1, std::memory_order_relaxed) % kEngines;
-}
-
-/* Superblocks given back to the OS whole wait here, linked through their side slots. */
-struct ReleasedLink {
-    std::atomic<uintptr_t> &operator()(uintptr_t n) const { return side_of(n)->released; }
-};
-TaggedStack<ReleasedLink> g_released;
-
-/* An empty superblock goes to its engine's pool while the retain limit allows (its pages
- * stay backed, ready for reuse); otherwise, or when asked to release, its pages go back
- * to the OS, header and all, and it waits on the released stack. */
-void pool_put(Superblock *sb, unsigned home, bool release = false) {
+/* An empty superblock goes back to the slot store; its pages stay resident until decay
+ * (or the retain limit) gives them back to the OS. */
+void pool_put(Superblock *sb) {
     sb->kind = kPooled;
     sb->owner.store(nullptr, std::memory_order_relaxed);
-    if (release || over_retain(long(kSbSize))) {
-        os_advise(sb, kSbSize, MADV_DONTNEED);  // kind reads kUnused from now on
-        g_pool_clean.add(long(kSbSize));
-        g_released.push(uintptr_t(sb));
-        return;
-    }
-    g_pool_dirty.add(long(kSbSize));
-    g_engines[pick_engine(home)].stack.push(uintptr_t(sb));
+    side_of(uintptr_t(sb))->role.store(kRoleFree, std::memory_order_release);
+    slots_give(uintptr_t(sb), 1, true);
 }
 
-Superblock *pool_get(unsigned home) {
-    unsigned first = pick_engine(home);
-    for (unsigned i = 0; i < kEngines; i++) {
-        auto *sb = reinterpret_cast<Superblock *>(g_engines[(first + i) % kEngines].stack.pop());
-        if (sb) {
-            g_pool_dirty.add(-long(kSbSize));
-            sb->clean = 0;
-            return sb;
-        }
-    }
-    if (auto *sb = reinterpret_cast<Superblock *>(g_released.pop())) {
-        g_pool_clean.add(-long(kSbSize));
-        sb->clean = 1;
-        return sb;
-    }
-    return nullptr;
-}
-
-/* ---- adoption: detached superblocks with free blocks, one stack per class ------------- *
+/* ---- adoption: detached superblocks with free blocks, one stack per class (and one of
+ *      hosts with free pages) ------------------------------------------------------------ *
  * The stacks link through the side slots, so an entry survives its superblock being
  * emptied, pooled, released or reused meanwhile: entries are hints, checked when popped.
  * A superblock has at most one entry at a time (its `queued` word), so no link is ever
@@ -679,7 +875,8 @@ Superblock *pool_get(unsigned home) {
 struct AdoptLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return side_of(n)->adopt; }
 };
-TaggedStack<AdoptLink> g_adoptable[kNumClasses];
+constexpr unsigned kHostStack = kNumClasses;  // the last stack: hosts with free pages
+TaggedStack<AdoptLink> g_adoptable[kNumClasses + 1];
 
 /* A detached superblock of class c became LISTED: make sure an adoption stack holds it.
  * (The caller read c before the CAS that listed it: from then on, the superblock may
@@ -696,7 +893,7 @@ inline uint32_t adopt_threshold(const Superblock *sb) { return sb->capacity / 8 
 /* Give n blocks of sb (linked head..tail) back.  An owned superblock keeps them on its
  * remote list for its owner; a detached one counts them down, and the call that brings
  * the last one back sends it to the pools.  One CAS for the whole batch. */
-void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n, unsigned home) {
+void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
     unsigned c = sb->size_class;  // stable until our blocks are back
     uintptr_t old = sb->remote.load(std::memory_order_acquire), fresh;
     bool offer;
@@ -718,74 +915,85 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n, unsigned 
         if (sb->remote.compare_exchange_weak(old, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
             break;
     }
-    if (fresh == kEmptied) pool_put(sb, home);
+    if (fresh == kEmptied) pool_put(sb);
     else if (offer) adopt_offer(sb, c);
 }
 
 /* ===================================================================================== *
  * 7. Per-thread heaps and the three engines.
  * ===================================================================================== */
-struct SpanHost;
+struct Host;
 
-/* The outbox: small blocks this thread freed into superblocks it does not own, held back
- * and sent per destination superblock, one CAS per batch (remote_give), instead of one
- * CAS per block on a line the destination's owner also writes.  One slot per size class
- * (blocks of a class freed in a row mostly share a superblock: the one their owner was
- * allocating from), holding blocks of one superblock at a time.  Bounds: a slot is sent
- * when it holds kOutboxBatch blocks or kOutboxBytes, or when another superblock needs
- * it; after every kOutboxSweep such sends, at the owner's next superblock change and at
- * thread exit, everything is sent.  A thread that
- * goes idle cannot send: other threads send its outbox for it (outbox_claim_idle), and
- * `busy`/`claim` keep the two from ever touching it at once without a lock: the owner
- * sets `busy` with an exchange (a full barrier) and then checks `claim`; a claimer sets
- * `claim` with a CAS and then checks `busy`.  Whoever looks second backs off (the owner
- * then frees its block with a CAS of its own).                                          */
+/* What a heap holds back, under one guard:
+ *  - the outbox: small blocks this thread freed into superblocks it does not own, sent
+ *    per destination superblock, one CAS per batch (remote_give), instead of one CAS per
+ *    block on a line the destination's owner also writes.  One slot per size class
+ *    (blocks of a class freed in a row mostly share a superblock: the one their owner
+ *    was allocating from), holding blocks of one superblock at a time.  A slot is sent
+ *    when it holds kOutboxBatch blocks or kOutboxBytes, or when another superblock needs
+ *    it; after every kOutboxSweep such sends, at the owner's next superblock change and
+ *    at thread exit, everything is sent.
+ *  - the run cache: medium runs this thread freed, reused by its next requests of the
+ *    same size without touching a shared line; at most kRunCacheSlots runs and
+ *    kRunCacheBytes, given back to their hosts when evicted, at thread exit, by trim.
+ * A thread that goes idle cannot give anything back: other threads do it for it
+ * (held_claim_idle), and `busy`/`claim` keep the two from ever touching it at once
+ * without a lock: the owner sets `busy` with an exchange (a full barrier) and then checks
+ * `claim`; a claimer sets `claim` with a CAS and then checks `busy`.  Whoever looks
+ * second backs off (the owner then frees its block or run directly).                 */
 constexpr uint32_t kOutboxBatch = 64;
 constexpr size_t kOutboxBytes = 16 << 10;
 constexpr uint32_t kOutboxSweep = 64;
 constexpr unsigned kOutboxWords = (kNumClasses + 63) / 64;
+constexpr unsigned kRunCacheSlots = 8;
+constexpr size_t kRunCacheBytes = size_t(1) << 20;
 struct OutboxSlot {
     Superblock *sb = nullptr;
     Block *head = nullptr, *tail = nullptr;
     uint32_t n = 0, limit = 0;
 };
+struct HeldRun {
+    uintptr_t at = 0;
+    unsigned pages = 0;
+};
 /* Only the owner, or a claimer while the owner is out, writes the fields below `claim`;
  * relaxed loads and stores suffice for them (no read-modify-write on the free path). */
-struct Outbox {
+struct Held {
     std::atomic<int> busy{0};             // the owning thread is inside
-    std::atomic<int> claim{0};            // another thread is sending it
-    std::atomic<uint64_t> puts{0};        // blocks ever put: changes with every use
+    std::atomic<int> claim{0};            // another thread is giving it back
+    std::atomic<uint64_t> puts{0};        // changes with every use but the plainest
     std::atomic<uint64_t> puts_seen{0};   // the count a passing claimer saw last time
-    uint64_t swept_at = 0;                // puts at the last sweep
-    std::atomic<uint64_t> used[kOutboxWords] = {};  // bit c: slot c holds blocks
+    uint64_t swept_at = 0;                // puts at the last sweep of the outbox
+    std::atomic<uint64_t> used[kOutboxWords] = {};  // bit c: outbox slot c holds blocks
     OutboxSlot slot[kNumClasses];
-    constexpr explicit Outbox(int claimed) : claim(claimed) {}
+    std::atomic<size_t> run_bytes{0};
+    unsigned run_next = 0;                // the run cache's next victim
+    HeldRun runs[kRunCacheSlots];
+    constexpr explicit Held(int claimed) : claim(claimed) {}
 };
 
 struct Heap {
     // Hot: the superblock each request size allocates from, indexed by slot_of(size), so
     // malloc skips the size-class lookup; every slot of a class holds current[class].
-    Superblock *by_slot[kIndexSlots];
+    Superblock *by_slot[kFastSlots];
     Superblock *current[kNumClasses];  // the one superblock of each class this heap owns
-    SpanHost *span_host;               // medium spans are carved from here...
-    uint32_t span_next;                // ...starting at this page
+    Host *host;                        // the host this heap carves medium runs from
     unsigned engine;
     std::atomic<uintptr_t> link;       // in the stack of recycled heaps
     Heap *all_next;                    // the list of every heap ever made
-    Outbox outbox;
+    Held held;
     constexpr explicit Heap(bool bootstrap = false);
 };
 
 Superblock g_empty{};  // a superblock with nothing in it: what current[] holds for "none"
 constexpr Heap::Heap(bool bootstrap)
-    : by_slot{}, current{}, span_host(nullptr), span_next(0), engine(0), link(0), all_next(nullptr),
-      outbox(bootstrap) {
+    : by_slot{}, current{}, host(nullptr), engine(0), link(0), all_next(nullptr), held(bootstrap) {
     for (auto &c : current) c = &g_empty;
     for (auto &c : by_slot) c = &g_empty;
 }
 /* Threads start on this heap; its empty lists send the first malloc to the slow path,
- * which gives the thread a heap of its own, and its outbox, claimed for ever, sends the
- * first free of a block of another thread's there too. */
+ * which gives the thread a heap of its own, and what it holds, claimed for ever, sends
+ * the first free of a block of another thread's there too. */
 Heap g_bootstrap(true);
 
 __thread Heap *tls_heap __attribute__((tls_model("initial-exec"))) = &g_bootstrap;
@@ -796,7 +1004,7 @@ struct HeapLink {
 };
 TaggedStack<HeapLink> g_free_heaps;
 std::atomic<Heap *> g_all_heaps{nullptr};     // every heap ever made (they are never freed)
-std::atomic<Heap *> g_idle_cursor{nullptr};   // the next heap outbox_claim_idle looks at
+std::atomic<Heap *> g_idle_cursor{nullptr};   // the next heap held_claim_idle looks at
 std::atomic<unsigned> g_heap_serial{0};
 pthread_key_t g_exit_key;
 std::atomic<int> g_exit_key_state{0};  // 0 none, 1 creating, 2 ready, 3 unavailable
@@ -842,7 +1050,7 @@ __attribute__((constructor)) void lite_malloc_init() {
     long n;
     if (env_number("LITE_MALLOC_RETAIN_MB", &n)) g_settings.retain_bytes = n < 0 ? -1 : n << 20;
     if (env_number("LITE_MALLOC_STATS", &n)) g_settings.show_stats = n > 0;
-    if (!g_arena.load(std::memory_order_acquire)) add_arena(nullptr);
+    if (!g_arena_list.load(std::memory_order_acquire)) add_arena();
     make_exit_key();
 }
 __attribute__((destructor)) void lite_malloc_fini() {
@@ -896,31 +1104,31 @@ Heap *heap_for_thread() {
 
 void set_current(Heap *h, unsigned c, Superblock *sb) {
     h->current[c] = sb;
-    for (size_t i = kClasses.first_slot[c]; i < kClasses.first_slot[c + 1]; i++) h->by_slot[i] = sb;
+    for (size_t i = kClasses.first_slot[c]; i < kClasses.first_slot[c + 1] && i < kFastSlots; i++) h->by_slot[i] = sb;
 }
 
-/* ---- the outbox (see struct Outbox) ------------------------------------------------ */
-inline bool outbox_holds(const Outbox &o) {
+/* ---- what a heap holds back (see struct Held) ----------------------------------------- */
+inline bool held_anything(const Held &o) {
     for (auto &w : o.used)
         if (w.load(std::memory_order_relaxed)) return true;
-    return false;
+    return o.run_bytes.load(std::memory_order_relaxed) != 0;
 }
-void outbox_send(Outbox &o, unsigned c, unsigned home) {
+void outbox_send(Held &o, unsigned c) {
     OutboxSlot &s = o.slot[c];
     if (!s.sb) return;
-    remote_give(s.sb, s.head, s.tail, s.n, home);
+    remote_give(s.sb, s.head, s.tail, s.n);
     s.sb = nullptr;
     std::atomic<uint64_t> &w = o.used[c / 64];
     w.store(w.load(std::memory_order_relaxed) & ~(uint64_t(1) << (c % 64)), std::memory_order_relaxed);
 }
-void outbox_send_all(Outbox &o, unsigned home) {
+void outbox_send_all(Held &o) {
     for (unsigned i = 0; i < kOutboxWords; i++)
-        while (uint64_t w = o.used[i].load(std::memory_order_relaxed)) outbox_send(o, i * 64 + unsigned(__builtin_ctzll(w)), home);
+        while (uint64_t w = o.used[i].load(std::memory_order_relaxed)) outbox_send(o, i * 64 + unsigned(__builtin_ctzll(w)));
     o.swept_at = o.puts.load(std::memory_order_relaxed);
 }
 
-/* Enter the outbox as its owner; false when a claimer is sending it right now. */
-inline bool outbox_enter(Outbox &o) {
+/* Enter as the owner; false when a claimer is giving everything back right now. */
+inline bool held_enter(Held &o) {
     o.busy.exchange(1, std::memory_order_seq_cst);
     if (LIKELY(!o.claim.load(std::memory_order_seq_cst))) return true;
     o.busy.store(0, std::memory_order_release);
@@ -936,11 +1144,11 @@ NOINLINE void outbox_put_slow(Heap *h, Superblock *sb, Block *b);
  * count as the outbox's activity (`puts`), and every kOutboxSweep of them everything is
  * sent.  Then leave. */
 NOINLINE void outbox_put_rare(Heap *h, Superblock *sb, Block *b) {
-    Outbox &o = h->outbox;
+    Held &o = h->held;
     unsigned c = sb->size_class;
     OutboxSlot &s = o.slot[c];
     if (s.sb != sb) {
-        outbox_send(o, c, h->engine);
+        outbox_send(o, c);
         std::atomic<uint64_t> &w = o.used[c / 64];
         w.store(w.load(std::memory_order_relaxed) | uint64_t(1) << (c % 64), std::memory_order_relaxed);
         s.sb = sb;
@@ -951,10 +1159,10 @@ NOINLINE void outbox_put_rare(Heap *h, Superblock *sb, Block *b) {
     b->set_next(s.head);
     s.head = b;
     if (!s.tail) s.tail = b;
-    if (++s.n >= s.limit) outbox_send(o, c, h->engine);
+    if (++s.n >= s.limit) outbox_send(o, c);
     uint64_t puts = o.puts.load(std::memory_order_relaxed) + 1;
     o.puts.store(puts, std::memory_order_relaxed);
-    if (puts - o.swept_at >= kOutboxSweep) outbox_send_all(o, h->engine);
+    if (puts - o.swept_at >= kOutboxSweep) outbox_send_all(o);
     o.busy.store(0, std::memory_order_release);
 }
 
@@ -962,8 +1170,8 @@ NOINLINE void outbox_put_rare(Heap *h, Superblock *sb, Block *b) {
  * is a handful of plain stores; everything else is a tail call.  (The bootstrap heap's
  * outbox is claimed for ever, so a thread without a heap goes to outbox_put_slow.) */
 inline void outbox_put(Heap *h, Superblock *sb, Block *b) {
-    Outbox &o = h->outbox;
-    if (UNLIKELY(!outbox_enter(o))) return outbox_put_slow(h, sb, b);
+    Held &o = h->held;
+    if (UNLIKELY(!held_enter(o))) return outbox_put_slow(h, sb, b);
     OutboxSlot &s = o.slot[sb->size_class];
     if (UNLIKELY(s.sb != sb || s.n + 1 >= s.limit)) return outbox_put_rare(h, sb, b);
     b->set_next(s.head);
@@ -973,40 +1181,54 @@ inline void outbox_put(Heap *h, Superblock *sb, Block *b) {
 }
 
 NOINLINE void outbox_put_slow(Heap *h, Superblock *sb, Block *b) {
-    if (h != &g_bootstrap) return remote_give(sb, b, b, 1, h->engine);  // being claimed
-    if (tls_exited || !(h = heap_for_thread())) return remote_give(sb, b, b, 1, 0);
+    if (h != &g_bootstrap) return remote_give(sb, b, b, 1);  // being claimed
+    if (tls_exited || !(h = heap_for_thread())) return remote_give(sb, b, b, 1);
     outbox_put(h, sb, b);
 }
 
-/* The owner sends everything it holds (at its superblock changes and at thread exit). */
-void outbox_flush(Heap *h) {
-    Outbox &o = h->outbox;
-    if (!outbox_holds(o) || !outbox_enter(o)) return;
-    outbox_send_all(o, h->engine);
+/* Leave, counting a use (claimers take a heap whose count stands still for idle). */
+inline void held_leave(Held &o) {
+    o.puts.store(o.puts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     o.busy.store(0, std::memory_order_release);
 }
 
-/* Send another heap's outbox on its owner's behalf, unless the owner is inside it. */
-void outbox_claim(Heap *v, unsigned home) {
-    Outbox &o = v->outbox;
+void runs_give_back(Held &held, unsigned i);
+/* Give everything back: the outbox to its superblocks, cached runs to their hosts. */
+void held_give_back(Held &o) {
+    outbox_send_all(o);
+    for (unsigned i = 0; i < kRunCacheSlots; i++) runs_give_back(o, i);
+}
+
+/* The owner gives everything back (at its superblock changes and at thread exit). */
+void held_flush(Heap *h) {
+    Held &o = h->held;
+    if (!held_anything(o) || !held_enter(o)) return;
+    held_give_back(o);
+    o.busy.store(0, std::memory_order_release);
+}
+
+/* Give back what another heap holds, on its owner's behalf, unless the owner is inside. */
+void held_claim(Heap *v) {
+    Held &o = v->held;
     int none = 0;
-    if (!outbox_holds(o) || !o.claim.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) return;
-    if (!o.busy.load(std::memory_order_seq_cst)) outbox_send_all(o, home);
+    if (!held_anything(o) || !o.claim.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) return;
+    if (!o.busy.load(std::memory_order_seq_cst)) held_give_back(o);
     o.claim.store(0, std::memory_order_release);
 }
 
 /* Called by every heap at each superblock change: look at the next heap in turn, and if
- * its outbox holds blocks and has not been used since the last look, send it on its
- * owner's behalf.  So an idle thread's outbox is sent within two rounds of the heap list. */
-void outbox_claim_idle(Heap *self) {
+ * it holds anything and has not been used since the last look, give it back on its
+ * owner's behalf.  So what an idle thread holds comes back within two rounds of the
+ * heap list. */
+void held_claim_idle(Heap *self) {
     Heap *v = g_idle_cursor.load(std::memory_order_acquire);
     Heap *next = v && v->all_next ? v->all_next : g_all_heaps.load(std::memory_order_acquire);
     if (!g_idle_cursor.compare_exchange_strong(v, next, std::memory_order_acq_rel) || !v || v == self) return;
-    Outbox &o = v->outbox;
-    if (!outbox_holds(o)) return;
+    Held &o = v->held;
+    if (!held_anything(o)) return;
     uint64_t puts = o.puts.load(std::memory_order_relaxed);
     if (o.puts_seen.exchange(puts, std::memory_order_relaxed) != puts) return;  // used lately
-    outbox_claim(v, self->engine);
+    held_claim(v);
 }
 
 /* ---- small engine ------------------------------------------------------------------ */
@@ -1024,6 +1246,7 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->clean = 0;  // its pages are about to be used
     sb->remote.store(0, std::memory_order_relaxed);
     sb->owner.store(h, std::memory_order_release);
+    side_of(uintptr_t(sb))->role.store(kRoleSmall, std::memory_order_release);
 }
 
 /* Thread the next few never-used blocks onto the free list (pages are touched lazily). */
@@ -1079,7 +1302,7 @@ bool detach(Superblock *sb, Heap *h) {
     uint32_t out = sb->capacity - spare;
     sb->owner.store(nullptr, std::memory_order_release);
     if (out == 0 && !sb->remote.load(std::memory_order_acquire)) {
-        pool_put(sb, h->engine);  // nothing out: nothing can come back
+        pool_put(sb);  // nothing out: nothing can come back
         return true;
     }
     sb->out = out;
@@ -1100,8 +1323,10 @@ Superblock *adopt(Heap *h, unsigned c) {
     for (;;) {
         auto *sb = reinterpret_cast<Superblock *>(g_adoptable[c].pop());
         if (!sb) return nullptr;
-        side_of(uintptr_t(sb))->queued.store(0, std::memory_order_seq_cst);
-        uintptr_t w = sb->remote.load(std::memory_order_seq_cst);
+        SideSlot *side = side_of(uintptr_t(sb));
+        side->queued.store(0, std::memory_order_seq_cst);
+        if (side->role.load(std::memory_order_acquire) != kRoleSmall) continue;  // a stale entry
+        uintptr_t w = peek(&sb->remote);  // (validated by the CAS)
         while ((w & kFlags) == (kDetached | kListed)) {
             if (!sb->remote.compare_exchange_weak(w, 0, std::memory_order_acq_rel, std::memory_order_acquire))
                 continue;
@@ -1116,10 +1341,10 @@ Superblock *adopt(Heap *h, unsigned c) {
 }
 
 /* An empty superblock nobody else owns: from the pools, else carved from an arena. */
-Superblock *fresh_superblock(Heap *h) {
-    if (Superblock *sb = pool_get(h->engine)) return sb;
-    auto *sb = static_cast<Superblock *>(carve_superblock());
-    if (sb) sb->clean = 1;
+Superblock *fresh_superblock() {
+    uint64_t dirty;
+    auto *sb = reinterpret_cast<Superblock *>(slots_take(1, 0, 0, &dirty));
+    if (sb) sb->clean = !dirty;
     return sb;
 }
 
@@ -1156,11 +1381,11 @@ void *small_refill_owned(Heap *h, unsigned c) {
     }
     // A superblock change: the moment to send what the outbox holds, and to look at
     // another heap's.
-    outbox_flush(h);
-    outbox_claim_idle(h);
+    held_flush(h);
+    held_claim_idle(h);
     sb = adopt(h, c);
     if (!sb) {
-        sb = fresh_superblock(h);
+        sb = fresh_superblock();
         if (!sb) { set_enomem(); return nullptr; }
         init_small(sb, c, h);
     }
@@ -1177,345 +1402,509 @@ NOINLINE void *small_refill(Heap *h, unsigned c) {
     return p;
 }
 
-/* ---- medium engine: page-granular spans inside span-host superblocks --------------- *
- * A span host's first page(s) hold, per page, the size and state of the span starting
- * there and the link used when that span sits in a cache.  Freed spans are cached per
- * page count in shared lock-free stacks; they are never merged, but a larger cached span
- * is split when no span of the wanted size is cached.                                   */
-enum SpanState : uint8_t { kSpanNone = 0, kSpanFreeDirty = 1, kSpanFreeClean = 2, kSpanLive = 3 };
-
-struct SpanHost {
-    Superblock common;  // kind = kSpanHost; owner always null
-    uint16_t pages[kSbPages];
-    std::atomic<uint8_t> state[kSbPages];
-    std::atomic<uintptr_t> link[kSbPages];
+/* ---- medium engine: page runs inside host superblocks ----------------------------- *
+ * A host is a superblock whose first page is its header and whose other 127 pages are
+ * handed out in runs of whole pages, one medium block each (sizes up to kMediumMax).
+ * Which pages are in use is one 128-bit map, swapped by cmpxchg16b, so neighbouring free
+ * runs coalesce by themselves.  One heap at a time carves from a host (its owner); any
+ * thread gives runs back.  A host nobody owns with enough free pages is LISTED for
+ * adoption; a host whose last run comes back goes back to the slot store, whoever freed
+ * it.  Free pages age: decay gives back those unused for the decay delay.             */
+/* A host's state word: flags in the low byte, and above them the host's signature (its
+ * address mixed with the link key), so that a stale pointer to a host whose slot has
+ * since become something else can never pass for one: every CAS on the word carries it. */
+constexpr uint64_t kHostOwned = 1, kHostListed = 2, kHostRetired = 4, kHostPurging = 8, kHostFlags = 0xff;
+constexpr unsigned kHostListPages = 32;  // free pages that make a host worth adopting
+struct Host {
+    Superblock common;                        // kind = kHost; owner: always null
+    Tagged map;                               // pages in use: ptr = pages 0-63, tag = 64-127
+    std::atomic<uint64_t> dirty[2];           // free pages whose memory may be resident
+    std::atomic<uint64_t> state;              // signature | kHostOwned, kHostListed, ...
+    std::atomic<uint8_t> live[kSbPages];      // at a live block's first page: 1
+    uint8_t run[kSbPages];                    // at a run's first page: its length in pages
+    std::atomic<uint64_t> freed_at[kSbPages]; // decay clock (ms) of free pages
 };
-constexpr size_t kHostHeaderPages = (sizeof(SpanHost) + kPage - 1) / kPage;
-constexpr size_t kHostPages = kSbPages - kHostHeaderPages;  // pages available for spans
-static_assert(kHostPages >= kMediumPages, "a span host must fit the largest span");
+static_assert(sizeof(Host) <= kPage, "a host's header must fit its first page");
 
-inline SpanHost *host_of(uintptr_t span) { return reinterpret_cast<SpanHost *>(span & ~(kSbSize - 1)); }
-inline size_t page_index(uintptr_t span) { return (span & (kSbSize - 1)) / kPage; }
-
-struct SpanLink {
-    std::atomic<uintptr_t> &operator()(uintptr_t s) const { return host_of(s)->link[page_index(s)]; }
-};
-TaggedStack<SpanLink> g_span_cache[kMediumPages + 1];  // index: page count
-
-void span_cache_put(uintptr_t span, size_t pages, bool clean, bool release = false) {
-    if (pages > kMediumPages) {  // a host's leftover can be longer than any cached size
-        span_cache_put(span + kMediumPages * kPage, pages - kMediumPages, clean, release);
-        pages = kMediumPages;
-    }
-    SpanHost *host = host_of(span);
-    size_t i = page_index(span);
-    host->pages[i] = uint16_t(pages);
-    if (!clean && (release || over_retain(long(pages * kPage)))) {
-        os_advise(reinterpret_cast<void *>(span), pages * kPage, MADV_DONTNEED);
-        clean = true;
-    }
-    host->state[i].store(clean ? kSpanFreeClean : kSpanFreeDirty, std::memory_order_relaxed);
-    (clean ? g_span_clean : g_span_dirty).add(long(pages * kPage));
-    g_span_cache[pages].push(span);
+inline uint64_t host_sig(const Host *host) {
+    return (uint64_t(uintptr_t(host)) * 0x9e3779b97f4a7c15 ^ g_fast.link_key.load(std::memory_order_relaxed)) & ~kHostFlags;
 }
 
-uintptr_t span_cache_take(size_t pages, bool *clean) {
-    for (size_t k = pages; k <= kMediumPages; k++) {
-        uintptr_t span = g_span_cache[k].pop();
-        if (!span) continue;
-        SpanHost *host = host_of(span);
-        size_t i = page_index(span);
-        *clean = host->state[i].load(std::memory_order_relaxed) == kSpanFreeClean;
-        (*clean ? g_span_clean : g_span_dirty).add(-long(k * kPage));
-        if (k > pages) span_cache_put(span + pages * kPage, k - pages, *clean);
-        host->pages[i] = uint16_t(pages);
-        return span;
+using Map = unsigned __int128;
+inline Map map_of(const Tagged &t) { return Map(t.tag) << 64 | t.ptr; }
+inline Tagged tagged_of(Map m) { return Tagged{uintptr_t(m), uint64_t(m >> 64)}; }
+inline Map run_bits(unsigned first, unsigned pages) { return ((Map(1) << pages) - 1) << first; }
+inline unsigned ctz128(Map m) { return uint64_t(m) ? unsigned(__builtin_ctzll(uint64_t(m))) : 64 + unsigned(__builtin_ctzll(uint64_t(m >> 64))); }
+inline unsigned popcount128(Map m) { return unsigned(__builtin_popcountll(uint64_t(m)) + __builtin_popcountll(uint64_t(m >> 64))); }
+constexpr Map kHeaderOnly = 1;
+
+/* The first page of a free run of `pages` pages whose address is a multiple of `step`
+ * pages, or 0 (page 0 is the header, never free). */
+unsigned host_find(Map used, unsigned pages, unsigned step) {
+    Map m = ~used;
+    for (unsigned have = 1; have < pages;) {
+        unsigned k = have < pages - have ? have : pages - have;
+        m &= m >> k;
+        have += k;
     }
+    m &= ~Map(0) >> (pages - 1);  // the run must end inside the host
+    if (step > 1) {
+        Map aligned = 0;
+        for (unsigned i = 0; i < kSbPages; i += step) aligned |= Map(1) << i;
+        m &= aligned;
+    }
+    return m ? ctz128(m) : 0;
+}
+
+Counter g_host_dirty;  // bytes of free pages in hosts that may be resident
+inline Map dirty_map(Host *host) {
+    return Map(host->dirty[1].load(std::memory_order_acquire)) << 64 | host->dirty[0].load(std::memory_order_acquire);
+}
+/* Clear `bits` in the dirty map; returns which of them were set. */
+Map dirty_clear(Host *host, Map bits) {
+    uint64_t lo = host->dirty[0].fetch_and(~uint64_t(bits), std::memory_order_acq_rel) & uint64_t(bits);
+    uint64_t hi = host->dirty[1].fetch_and(~uint64_t(bits >> 64), std::memory_order_acq_rel) & uint64_t(bits >> 64);
+    Map was = Map(hi) << 64 | lo;
+    g_host_dirty.add(-long(popcount128(was) * kPage));
+    return was;
+}
+
+/* Carve a run from a host its caller owns: the address, or 0 when no run fits. */
+uintptr_t host_carve(Host *host, unsigned pages, unsigned step, bool *clean) {
+    Tagged t = load_tagged(&host->map);
+    unsigned first;
+    for (;;) {
+        first = host_find(map_of(t), pages, step);
+        if (!first) return 0;
+        if (cas_tagged(&host->map, t, tagged_of(map_of(t) | run_bits(first, pages)))) break;
+    }
+    // Givers mark pages dirty before they clear them in the map: after our CAS, this
+    // sees every dirty page of ours.
+    *clean = !dirty_clear(host, run_bits(first, pages));
+    host->run[first] = uint8_t(pages);
+    host->live[first].store(1, std::memory_order_release);
+    return uintptr_t(host) + first * kPage;
+}
+
+/* After a change to a host nobody may own: give it back if it is empty, or list it for
+ * adoption if it has room.  The caller let go of the host just before (its run, its
+ * ownership, its pin), so the slot may already have been retired by another thread and
+ * become anything: the signature in the state word, checked by every CAS, tells; the
+ * reads of a slot that changed role are benign (hence no ThreadSanitizer here). */
+__attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
+    uint64_t s = peek(&host->state);
+    for (;;) {
+        if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostOwned | kHostRetired | kHostPurging))) return;
+        Map used = Map(peek(&host->map.tag)) << 64 | peek(&host->map.ptr);
+        if (used == kHeaderOnly) {
+            if (!host->state.compare_exchange_weak(s, s | kHostRetired, std::memory_order_seq_cst)) continue;
+            g_host_dirty.add(-long(popcount128(dirty_map(host)) * kPage));
+            side_of(uintptr_t(host))->role.store(kRoleFree, std::memory_order_relaxed);
+            host->common.kind = kPooled;
+            slots_give(uintptr_t(host), 1, true);
+            return;
+        }
+        if ((s & kHostListed) || popcount128(~used) < kHostListPages) return;
+        if (host->state.compare_exchange_weak(s, s | kHostListed, std::memory_order_seq_cst)) {
+            adopt_offer(&host->common, kHostStack);
+            return;
+        }
+    }
+}
+
+/* Give a run back to its host (any thread). */
+void host_release(Host *host, unsigned first, unsigned pages) {
+    Map bits = run_bits(first, pages);
+    uint64_t now = now_ms();
+    for (unsigned i = first; i < first + pages; i++) host->freed_at[i].store(now, std::memory_order_relaxed);
+    host->dirty[0].fetch_or(uint64_t(bits), std::memory_order_release);
+    host->dirty[1].fetch_or(uint64_t(bits >> 64), std::memory_order_release);
+    g_host_dirty.add(long(pages * kPage));
+    Tagged t = load_tagged(&host->map);
+    while (!cas_tagged(&host->map, t, tagged_of(map_of(t) & ~bits))) {}
+    host_settle(host);
+    decay_tick();
+}
+
+/* The owner stops carving from its host. */
+void host_detach(Host *host) {
+    host->state.fetch_and(~kHostOwned, std::memory_order_seq_cst);
+    host_settle(host);
+}
+
+/* A host to carve from: a listed one (if `adopt`), else a fresh one. */
+Host *host_get(bool adopt) {
+    while (adopt) {
+        auto *host = reinterpret_cast<Host *>(g_adoptable[kHostStack].pop());
+        if (!host) break;
+        SideSlot *side = side_of(uintptr_t(host));
+        side->queued.store(0, std::memory_order_seq_cst);
+        if (side->role.load(std::memory_order_acquire) != kRoleHost) continue;  // a stale entry
+        uint64_t s = peek(&host->state), sig = host_sig(host);  // (validated by the CAS)
+        while ((s & ~kHostFlags) == sig && (s & (kHostOwned | kHostListed | kHostRetired)) == kHostListed)
+            if (host->state.compare_exchange_weak(s, (s & kHostPurging) | sig | kHostOwned, std::memory_order_seq_cst))
+                return host;
+    }
+    uint64_t dirty;
+    auto *host = reinterpret_cast<Host *>(slots_take(1, 0, 0, &dirty));
+    if (!host) return nullptr;
+    // A fresh header (its atomics are stored, not memset: the statistics walker may be
+    // reading them); pages of a dirty slot may hold old data.
+    host->common.kind = kHost;
+    host->common.owner.store(nullptr, std::memory_order_relaxed);  // (the free fast path's test)
+    host->common.remote.store(0, std::memory_order_relaxed);
+    for (auto &l : host->live) l.store(0, std::memory_order_relaxed);
+    host->dirty[0].store(dirty ? ~uint64_t(1) : 0, std::memory_order_relaxed);
+    host->dirty[1].store(dirty ? ~uint64_t(0) : 0, std::memory_order_relaxed);
+    if (dirty) g_host_dirty.add(long((kSbPages - 1) * kPage));
+    uint64_t now = now_ms();
+    for (auto &f : host->freed_at) f.store(now, std::memory_order_relaxed);
+    __atomic_store_n(&host->map.ptr, uintptr_t(kHeaderOnly), __ATOMIC_RELAXED);
+    __atomic_store_n(&host->map.tag, uint64_t(0), __ATOMIC_RELAXED);
+    host->state.store(host_sig(host) | kHostOwned, std::memory_order_release);
+    side_of(uintptr_t(host))->role.store(kRoleHost, std::memory_order_release);
+    return host;
+}
+
+/* The run cache (Held::runs): a heap's recently freed runs, reused by its next requests
+ * of the same size without touching a shared line.  Bounded by kRunCacheSlots runs and
+ * kRunCacheBytes; the owner's thread, or a claimer, gives the rest back. */
+uintptr_t runs_take(Held &held, unsigned pages, size_t align) {
+    for (auto &r : held.runs)
+        if (r.pages == pages && !(r.at & (align - 1))) {
+            uintptr_t at = r.at;
+            r.at = 0;
+            r.pages = 0;
+            held.run_bytes -= pages * kPage;
+            return at;
+        }
     return 0;
 }
-
-/* Carve a span from the heap's current host, opening a new host when it runs out. */
-uintptr_t span_carve(Heap *h, size_t pages, bool *clean) {
-    SpanHost *host = h->span_host;
-    if (!host || h->span_next + pages > kSbPages) {
-        if (host && h->span_next < kSbPages)  // hand the leftover pages to the cache
-            span_cache_put(uintptr_t(host) + h->span_next * kPage, kSbPages - h->span_next,
-                           host->common.clean);
-        auto *sb = fresh_superblock(h);
-        if (!sb) return 0;
-        bool fresh_clean = sb->clean;
-        host = reinterpret_cast<SpanHost *>(sb);
-        // An empty page map; the header's atomics are stored, not memset, since the
-        // statistics walker may be reading them.
-        memset(static_cast<void *>(host->pages), 0,
-               size_t(reinterpret_cast<char *>(host + 1) - reinterpret_cast<char *>(host->pages)));
-        host->common.kind = kSpanHost;
-        host->common.clean = fresh_clean;
-        host->common.owner.store(nullptr, std::memory_order_relaxed);
-        host->common.remote.store(0, std::memory_order_relaxed);
-        h->span_host = host;
-        h->span_next = uint32_t(kHostHeaderPages);
+void runs_give_back(Held &held, unsigned i) {
+    HeldRun &r = held.runs[i];
+    if (!r.at) return;
+    held.run_bytes -= r.pages * kPage;
+    Host *host = reinterpret_cast<Host *>(r.at & ~(kSbSize - 1));
+    host_release(host, unsigned((r.at & (kSbSize - 1)) / kPage), r.pages);
+    r.at = 0;
+    r.pages = 0;
+}
+void runs_put(Held &held, uintptr_t at, unsigned pages) {
+    unsigned i = 0;
+    while (i < kRunCacheSlots && held.runs[i].at) i++;
+    if (i == kRunCacheSlots) runs_give_back(held, i = held.run_next++ % kRunCacheSlots);
+    while (held.run_bytes + pages * kPage > kRunCacheBytes) {  // make room
+        unsigned j = 0;
+        while (j < kRunCacheSlots && (!held.runs[j].at || j == i)) j++;
+        if (j == kRunCacheSlots) break;
+        runs_give_back(held, j);
     }
-    uintptr_t span = uintptr_t(host) + h->span_next * kPage;
-    h->span_next += uint32_t(pages);
-    host->pages[page_index(span)] = uint16_t(pages);
-    *clean = host->common.clean;
-    return span;
+    held.runs[i].at = at;
+    held.runs[i].pages = pages;
+    held.run_bytes += pages * kPage;
 }
 
-void *medium_alloc(Heap *h, size_t size, bool *clean) {
-    size_t pages = (size + kPage - 1) / kPage;
-    uintptr_t span = span_cache_take(pages, clean);
-    if (!span) {
-        if (h == &g_bootstrap) {
-            h = heap_for_thread();
-            if (!h) { set_enomem(); return nullptr; }
+void *medium_alloc(Heap *h, unsigned pages, size_t align, bool *clean) {
+    bool throwaway = false;  // a thread past its exit gets a heap for this call only
+    if (h == &g_bootstrap) {
+        h = heap_for_thread();
+        if (!h) return nullptr;
+        throwaway = tls_exited;
+    }
+    uintptr_t at = 0;
+    if (held_enter(h->held)) {
+        at = runs_take(h->held, pages, align);
+        held_leave(h->held);
+    }
+    if (at) {
+        *clean = false;
+        Host *host = reinterpret_cast<Host *>(at & ~(kSbSize - 1));
+        host->live[(at & (kSbSize - 1)) / kPage].store(1, std::memory_order_release);
+    } else {
+        unsigned step = align > kPage ? unsigned(align / kPage) : 1;
+        for (int tries = 0;; tries++) {
+            if (h->host && (at = host_carve(h->host, pages, step, clean))) break;
+            if (h->host) host_detach(h->host);
+            h->host = host_get(tries < 2);  // then a fresh one, which always fits
+            if (!h->host) break;
         }
-        span = span_carve(h, pages, clean);
-        if (tls_exited) heap_release(h);
-        if (!span) { set_enomem(); return nullptr; }
     }
-    host_of(span)->state[page_index(span)].store(kSpanLive, std::memory_order_release);
+    if (throwaway) heap_release(h);
+    if (!at) return nullptr;
     g_medium_in_use.add(long(pages * kPage));
-    return reinterpret_cast<void *>(span);
+    return reinterpret_cast<void *>(at);
 }
 
-/* The span that starts at p, or 0 when p is not the start of a live span. */
-size_t live_span_pages(const void *p) {
-    uintptr_t s = uintptr_t(p);
-    if (s & (kPage - 1) || page_index(s) < kHostHeaderPages) return 0;
-    SpanHost *host = host_of(s);
-    size_t i = page_index(s);
-    return host->state[i].load(std::memory_order_acquire) == kSpanLive ? host->pages[i] : 0;
+/* The pages of the live run that starts at p, or 0 when p starts no live run. */
+unsigned live_run_pages(const void *p) {
+    uintptr_t at = uintptr_t(p);
+    unsigned i = unsigned((at & (kSbSize - 1)) / kPage);
+    if (at & (kPage - 1) || i == 0) return 0;
+    Host *host = reinterpret_cast<Host *>(at & ~(kSbSize - 1));
+    return host->live[i].load(std::memory_order_acquire) ? host->run[i] : 0;
 }
 
 void medium_free(void *p, const char *op) {
-    uintptr_t s = uintptr_t(p);
-    if (s & (kPage - 1) || page_index(s) < kHostHeaderPages) fatal(op, "invalid pointer", p);
-    SpanHost *host = host_of(s);
-    size_t i = page_index(s);
-    uint8_t live = kSpanLive;
-    if (!host->state[i].compare_exchange_strong(live, kSpanFreeDirty, std::memory_order_acq_rel))
-        fatal(op, live == kSpanNone ? "invalid pointer" : "double free of", p);
-    size_t pages = host->pages[i];
+    uintptr_t at = uintptr_t(p);
+    unsigned i = unsigned((at & (kSbSize - 1)) / kPage);
+    Host *host = reinterpret_cast<Host *>(at & ~(kSbSize - 1));
+    if (at & (kPage - 1) || i == 0) fatal(op, "invalid pointer", p);
+    if (host->live[i].exchange(0, std::memory_order_acq_rel) != 1)
+        fatal(op, host->run[i] ? "double free of" : "invalid pointer", p);
+    unsigned pages = host->run[i];
     g_medium_in_use.add(-long(pages * kPage));
-    span_cache_put(s, pages, false);
+    Heap *h = tls_heap;
+    if (h != &g_bootstrap && held_enter(h->held)) {
+        runs_put(h->held, at, pages);
+        held_leave(h->held);
+        return;
+    }
+    host_release(host, i, pages);
 }
 
-/* ---- large engine: direct mappings --------------------------------------------------- *
- * Each mapping starts with a header page on a superblock boundary; the block follows at
- * the alignment asked for.  A few recently freed mappings are kept (pages still backed),
- * so a program that frees and reallocates big buffers in a loop does not fault every
- * page in again each time.                                                              */
+/* ---- large engine: runs of whole slots, or mappings of their own ----------------- *
+ * A large block starts a run of slots with a header page (the block follows at the
+ * alignment asked for, at least a page in).  Runs of up to 64 slots (32 MiB) come from
+ * the slot store; bigger blocks, or alignments above 32 MiB, get a mapping of their own,
+ * unmapped when freed (mremap grows and shrinks it).                                  */
 struct LargeHeader {
-    Superblock common;  // kind = kLarge
-    size_t map_len;     // the mapping is [this, this + map_len)
-    char *user;         // the block handed out
+    Superblock common;   // kind = kLarge
+    uint32_t slots;      // length of the run in slots; 0 for a mapping of its own
+    uint32_t offset;     // the block starts this many bytes after the header
+    size_t length;       // bytes from the header to the end of the run or mapping
     std::atomic<int> live;
 };
-/* A slot holds {header, mapping length}, swapped together: a thread looking for a fit
- * never reads a header that another thread may be unmapping. */
-Tagged g_large_cache[kLargeCacheSlots];
-std::atomic<unsigned> g_large_cache_rr{0};
 
-size_t large_usable(LargeHeader *hdr) { return size_t(reinterpret_cast<char *>(hdr) + hdr->map_len - hdr->user); }
+size_t large_usable(LargeHeader *hdr) { return hdr->length - hdr->offset; }
+
+/* Map a region of `len` bytes whose start plus `phase` is `align`-aligned (align >=
+ * kSbSize, phase a multiple of kSbSize). */
+char *map_aligned(size_t len, size_t align, size_t phase = 0) {
+    char *raw = static_cast<char *>(os_map(nullptr, len + align, PROT_READ | PROT_WRITE, 0));
+    if (!raw) return nullptr;
+    char *start = reinterpret_cast<char *>(round_up(uintptr_t(raw) + phase, align) - phase);
+    if (!os_unmap(raw, size_t(start - raw)) || !os_unmap(start + len, size_t(raw + align - start))) {
+        os_unmap(raw, len + align);  // cannot trim: give all of it back
+        return nullptr;
+    }
+    return start;
+}
+
+void *large_alloc(size_t size, size_t align, bool *clean) {
+    // The header starts the run; the block follows a page in, or at the alignment, or
+    // (aligned to a superblock or more) one superblock in, where header_of() finds the
+    // header: the run's start is then chosen so that the block is aligned.
+    size_t offset = align <= kPage ? kPage : align < kSbSize ? align : kSbSize;
+    size_t need = round_up(offset + (size ? size : 1), kPage);
+    size_t slots = (need + kSbSize - 1) / kSbSize;
+    size_t step = align > kSbSize ? align / kSbSize : 1;  // (a group has a start that fits)
+    LargeHeader *hdr;
+    if (align <= kGroupBytes / 2 && slots + step <= kGroupSlots + 1) {
+        uint64_t dirty;
+        uintptr_t run = slots_take(unsigned(slots), align, offset, &dirty);
+        if (!run) return nullptr;
+        hdr = reinterpret_cast<LargeHeader *>(run);
+        side_of(run)->role.store(kRoleLarge, std::memory_order_release);
+        for (size_t k = 1; k < slots; k++) {
+            uintptr_t slot = run + k * kSbSize;
+            side_of(slot)->role.store(kRoleInterior, std::memory_order_release);
+            // An old header left in the block's memory must not look like one of ours
+            // to a stray free() of an address inside the block.
+            if (dirty >> k & 1) memset(reinterpret_cast<void *>(slot), 0, kSbHeader);
+        }
+        hdr->slots = uint32_t(slots);
+        hdr->length = slots * kSbSize;
+        *clean = !dirty;
+    } else {
+        char *start = align > kSbSize ? map_aligned(need, align, offset) : map_aligned(need, kSbSize);
+        if (!start) return nullptr;
+        if (!mark_owned(uintptr_t(start), kSbSize, true)) { os_unmap(start, need); return nullptr; }
+        side_of(uintptr_t(start))->role.store(kRoleLarge, std::memory_order_release);
+        hdr = reinterpret_cast<LargeHeader *>(start);
+        hdr->slots = 0;
+        hdr->length = need;
+        g_large_mapped.add(long(need));
+        g_mapped.add(long(need));
+        *clean = true;
+    }
+    hdr->common.kind = kLarge;
+    hdr->common.owner.store(nullptr, std::memory_order_relaxed);
+    hdr->offset = uint32_t(offset);
+    hdr->live.store(1, std::memory_order_release);
+    g_large_in_use.add(long(large_usable(hdr)));
+    return reinterpret_cast<char *>(hdr) + offset;
+}
+
+LargeHeader *live_large(const void *p) {
+    auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
+    return reinterpret_cast<const char *>(hdr) + hdr->offset == p && hdr->live.load(std::memory_order_acquire) ? hdr
+                                                                                                               : nullptr;
+}
 
 void large_unmap(LargeHeader *hdr) {
-    size_t len = hdr->map_len;
+    size_t len = hdr->length;
+    side_of(uintptr_t(hdr))->role.store(kRoleFree, std::memory_order_release);
     mark_owned(uintptr_t(hdr), kSbSize, false);
     g_large_mapped.add(-long(len));
     g_mapped.add(-long(len));
     os_unmap(hdr, len);
 }
 
-/* Swap a cache slot's content for `to`; returns the header that was there (or null). */
-LargeHeader *large_cache_swap(Tagged &slot, Tagged to) {
-    Tagged old = load_tagged(&slot);
-    while (!cas_tagged(&slot, old, to)) {}
-    if (old.ptr) g_large_cached.add(-long(old.tag));
-    return reinterpret_cast<LargeHeader *>(old.ptr);
-}
-
-/* Map a region of `len` bytes whose start is `align`-aligned (align >= kSbSize). */
-char *map_aligned(size_t len, size_t align) {
-    char *raw = static_cast<char *>(os_map(nullptr, len + align, PROT_READ | PROT_WRITE, 0));
-    if (!raw) return nullptr;
-    char *start = reinterpret_cast<char *>(round_up(uintptr_t(raw), align));
-    os_unmap(raw, size_t(start - raw));
-    os_unmap(start + len, size_t(raw + align - start));
-    return start;
-}
-
-void large_cache_put(LargeHeader *hdr);
-
-/* Cut a mapping taken from the cache in two at `keep` (a multiple of the superblock size,
- * so the tail starts on a boundary where its own header can sit); the tail goes back to
- * the cache.  The kernel does not care: munmap works on any page range. */
-void large_split(LargeHeader *hdr, size_t keep) {
-    auto *tail = reinterpret_cast<LargeHeader *>(reinterpret_cast<char *>(hdr) + keep);
-    if (!mark_owned(uintptr_t(tail), kSbSize, true)) return;  // keep it whole
-    tail->common.kind = kLarge;
-    tail->map_len = hdr->map_len - keep;
-    tail->user = nullptr;
-    tail->live.store(0, std::memory_order_relaxed);
-    hdr->map_len = keep;
-    large_cache_put(tail);
-}
-
-/* Make a large mapping `need` bytes long, in place or by moving its pages (never copying);
- * returns the (maybe moved) header, or null with the mapping untouched. */
-LargeHeader *large_remap(LargeHeader *hdr, size_t need) {
-    size_t old_len = hdr->map_len;
-    char *start = reinterpret_cast<char *>(hdr);
-    if (need < old_len) {  // shrink in place
-        os_unmap(start + need, old_len - need);
-    } else if (!os_remap(start, old_len, need, 0, nullptr)) {  // could not grow in place
-        char *target = map_aligned(need, kSbSize);
-        if (!target) return nullptr;
-        // Unmark the old place before mremap frees it: afterwards another thread may
-        // already have mapped (and marked) a block of its own there.
-        if (!mark_owned(uintptr_t(target), kSbSize, true)) { os_unmap(target, need); return nullptr; }
-        mark_owned(uintptr_t(start), kSbSize, false);
-        if (!os_remap(start, old_len, need, MREMAP_MAYMOVE | MREMAP_FIXED, target)) {
-            mark_owned(uintptr_t(start), kSbSize, true);
-            mark_owned(uintptr_t(target), kSbSize, false);
-            os_unmap(target, need);
-            return nullptr;
-        }
-        hdr = reinterpret_cast<LargeHeader *>(target);
-    }
-    hdr->map_len = need;
-    g_large_mapped.add(long(need) - long(old_len));
-    g_mapped.add(long(need) - long(old_len));
-    return hdr;
-}
-
-/* A cached mapping for `need` bytes, faulting in as few fresh pages as possible: the
- * smallest that fits (cut down when it is more than twice too big), else the biggest
- * one, grown with mremap so that only the added pages are new. */
-LargeHeader *large_cache_take(size_t need) {
-    for (int attempt = 0; attempt < 4; attempt++) {
-        Tagged *fit = nullptr, *grow = nullptr;
-        Tagged fit_t{0, 0}, grow_t{0, 0};
-        for (auto &slot : g_large_cache) {
-            Tagged t = load_tagged(&slot);
-            if (!t.ptr) continue;
-            if (t.tag >= need && (!fit || t.tag < fit_t.tag)) { fit = &slot; fit_t = t; }
-            if (t.tag < need && (!grow || t.tag > grow_t.tag)) { grow = &slot; grow_t = t; }
-        }
-        Tagged *slot = fit ? fit : grow;
-        Tagged t = fit ? fit_t : grow_t;
-        if (!slot) return nullptr;
-        if (!cas_tagged(slot, t, Tagged{0, 0})) continue;  // somebody else took it: look again
-        g_large_cached.add(-long(t.tag));
-        auto *hdr = reinterpret_cast<LargeHeader *>(t.ptr);
-        if (!fit) {
-            if (LargeHeader *grown = large_remap(hdr, need)) return grown;
-            large_cache_put(hdr);
-            return nullptr;
-        }
-        if (t.tag > 2 * need + kSbSize) large_split(hdr, round_up(need, kSbSize));
-        return hdr;
-    }
-    return nullptr;
-}
-
-/* Keep a freed mapping (up to the retain limit, and never more than kLargeCacheMax). */
-void large_cache_put(LargeHeader *hdr) {
-    // First merge with cached neighbours (pieces cut from the same mapping), so that cut
-    // mappings grow back whole instead of fragmenting the cache.
-    for (bool merged = true; merged;) {
-        merged = false;
-        for (auto &slot : g_large_cache) {
-            Tagged t = load_tagged(&slot);
-            uintptr_t me = uintptr_t(hdr);
-            if (!t.ptr || (t.ptr + t.tag != me && me + hdr->map_len != t.ptr)) continue;
-            if (hdr->map_len + t.tag > kLargeCacheEntry || !cas_tagged(&slot, t, Tagged{0, 0})) continue;
-            g_large_cached.add(-long(t.tag));
-            auto *other = reinterpret_cast<LargeHeader *>(t.ptr);
-            LargeHeader *low = t.ptr < me ? other : hdr, *high = t.ptr < me ? hdr : other;
-            low->map_len += high->map_len;
-            mark_owned(uintptr_t(high), kSbSize, false);
-            hdr = low;
-            merged = true;
-        }
-    }
-    size_t len = hdr->map_len;
-    long retain = g_settings.retain_bytes, limit = retain < 0 || retain > long(kLargeCacheMax)
-                                                      ? long(kLargeCacheMax) : retain;
-    if (len <= kLargeCacheEntry && g_large_cached.get() + long(len) <= limit) {
-        g_large_cached.add(long(len));
-        Tagged mine{uintptr_t(hdr), len};
-        for (auto &slot : g_large_cache) {
-            Tagged t = load_tagged(&slot);
-            if (!t.ptr && cas_tagged(&slot, t, mine)) return;
-        }
-        // every slot taken: replace one in turn and drop the mapping it held
-        unsigned i = g_large_cache_rr.fetch_add(1, std::memory_order_relaxed) % kLargeCacheSlots;
-        hdr = large_cache_swap(g_large_cache[i], mine);
-        if (!hdr) return;
-    }
-    large_unmap(hdr);
-}
-
-void *large_alloc(size_t size, size_t align, bool *clean) {
-    // The header sits on the superblock boundary just below the block.
-    size_t offset = align <= kPage ? kPage : align <= kSbSize ? align : kSbSize;
-    size_t need = round_up(offset + size, kPage);
-    LargeHeader *hdr = nullptr;
-    *clean = false;
-    if (align <= kPage) hdr = large_cache_take(need);
-    if (!hdr) {
-        char *start;
-        if (align <= kSbSize) {
-            start = map_aligned(need, kSbSize);
-        } else {  // the block is align-aligned, the header one superblock below it
-            char *region = map_aligned(need - kSbSize + align, kSbSize);
-            if (!region) return nullptr;
-            char *block = reinterpret_cast<char *>(round_up(uintptr_t(region) + kSbSize, align));
-            start = block - kSbSize;
-            os_unmap(region, size_t(start - region));
-            os_unmap(start + need, size_t(region + need - kSbSize + align - (start + need)));
-        }
-        if (!start) return nullptr;
-        if (!mark_owned(uintptr_t(start), kSbSize, true)) { os_unmap(start, need); return nullptr; }
-        hdr = reinterpret_cast<LargeHeader *>(start);
-        hdr->common.kind = kLarge;
-        hdr->map_len = need;
-        g_large_mapped.add(long(need));
-        g_mapped.add(long(need));
-        *clean = true;
-    }
-    hdr->user = reinterpret_cast<char *>(hdr) + offset;
-    hdr->live.store(1, std::memory_order_release);
-    g_large_in_use.add(long(large_usable(hdr)));
-    return hdr->user;
-}
-
-LargeHeader *live_large(const void *p) {
-    auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
-    return hdr->user == p && hdr->live.load(std::memory_order_acquire) ? hdr : nullptr;
-}
-
 void large_free(void *p, const char *op) {
     auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
-    if (hdr->user != p) fatal(op, "invalid pointer", p);
+    if (reinterpret_cast<char *>(hdr) + hdr->offset != p) fatal(op, "invalid pointer", p);
     if (hdr->live.exchange(0, std::memory_order_acq_rel) != 1) fatal(op, "double free of", p);
     g_large_in_use.add(-long(large_usable(hdr)));
-    large_cache_put(hdr);
+    if (!hdr->slots) return large_unmap(hdr);
+    for (uint32_t k = 0; k < hdr->slots; k++)
+        side_of(uintptr_t(hdr) + k * kSbSize)->role.store(kRoleFree, std::memory_order_relaxed);
+    hdr->common.kind = kPooled;
+    slots_give(uintptr_t(hdr), hdr->slots, true);
 }
 
-/* Grow or shrink a large block, moving its pages rather than copying them. */
+/* Grow or shrink a large block in place: a run gives back or takes the slots after it,
+ * a mapping is resized with mremap (which may move its pages, never copying them).
+ * Returns the block (maybe moved), or null with the block untouched. */
 void *large_resize(void *p, size_t size) {
     auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
-    size_t offset = size_t(hdr->user - reinterpret_cast<char *>(hdr));
-    if (offset != kPage) return nullptr;  // aligned blocks: let the caller copy
-    size_t old_usable = large_usable(hdr);
-    hdr = large_remap(hdr, round_up(offset + size, kPage));
-    if (!hdr) return nullptr;
-    hdr->user = reinterpret_cast<char *>(hdr) + offset;
+    size_t need = round_up(hdr->offset + size, kPage), old_usable = large_usable(hdr);
+    if (hdr->slots) {
+        size_t slots = (need + kSbSize - 1) / kSbSize;
+        if (slots < hdr->slots) {
+            for (size_t k = slots; k < hdr->slots; k++)
+                side_of(uintptr_t(hdr) + k * kSbSize)->role.store(kRoleFree, std::memory_order_relaxed);
+            slots_give(uintptr_t(hdr) + slots * kSbSize, unsigned(hdr->slots - slots), true);
+        } else if (slots > hdr->slots && !slots_extend(uintptr_t(hdr), hdr->slots, unsigned(slots))) {
+            return nullptr;
+        }
+        for (size_t k = hdr->slots; k < slots; k++)
+            side_of(uintptr_t(hdr) + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
+        hdr->slots = uint32_t(slots);
+        hdr->length = slots * kSbSize;
+    } else {
+        if (hdr->offset != kPage) return nullptr;  // aligned mappings: let the caller copy
+        char *start = reinterpret_cast<char *>(hdr);
+        size_t old_len = hdr->length;
+        if (need < old_len) {
+            os_unmap(start + need, old_len - need);
+        } else if (!os_remap(start, old_len, need, 0, nullptr)) {  // could not grow in place
+            char *target = map_aligned(need, kSbSize);
+            if (!target) return nullptr;
+            // Mark the new place before mremap frees the old, and unmark the old first:
+            // afterwards another thread may already have mapped (and marked) it.
+            if (!mark_owned(uintptr_t(target), kSbSize, true)) { os_unmap(target, need); return nullptr; }
+            mark_owned(uintptr_t(start), kSbSize, false);
+            if (!os_remap(start, old_len, need, MREMAP_MAYMOVE | MREMAP_FIXED, target)) {
+                mark_owned(uintptr_t(start), kSbSize, true);
+                mark_owned(uintptr_t(target), kSbSize, false);
+                os_unmap(target, need);
+                return nullptr;
+            }
+            hdr = reinterpret_cast<LargeHeader *>(target);
+        }
+        g_large_mapped.add(long(need) - long(old_len));
+        g_mapped.add(long(need) - long(old_len));
+        hdr->length = need;
+    }
     g_large_in_use.add(long(large_usable(hdr)) - long(old_usable));
-    return hdr->user;
+    return reinterpret_cast<char *>(hdr) + hdr->offset;
+}
+
+/* ---- decay: free memory unused for the decay delay goes back to the OS --------------- *
+ * No thread of our own: the slow paths that free memory (slots_give, host_release) call
+ * decay_tick, and every quarter of the delay one of them walks the slot store and the
+ * hosts and gives back, in runs as long as they come, what has been free that long.
+ * Past the retain limit it gives back every free page at once, however recent.        */
+std::atomic<uint64_t> g_next_decay{0};
+
+bool over_retain() {
+    long retain = g_settings.retain_bytes;
+    return retain >= 0 && g_slots_dirty.get() + g_host_dirty.get() > retain;
+}
+
+/* Give back the free slots of one group freed at or before `cutoff`. */
+void purge_group(Arena *a, size_t g, uint64_t cutoff) {
+    Group &grp = a->groups[g];
+    uint64_t used = grp.used.load(std::memory_order_acquire);
+    uint64_t expired = 0, cand = grp.dirty.load(std::memory_order_acquire) & ~used;
+    for (uint64_t m = cand; m; m &= m - 1) {
+        unsigned i = unsigned(__builtin_ctzll(m));
+        if (side_of(a->base + (g * kGroupSlots + i) * kSbSize)->freed_at.load(std::memory_order_relaxed) <= cutoff)
+            expired |= uint64_t(1) << i;
+    }
+    while (expired && !grp.used.compare_exchange_weak(used, used | expired, std::memory_order_acq_rel))
+        expired &= ~used;  // claimed, as if taken: nobody can take them while we advise
+    if (!expired) return;
+    for (uint64_t m = expired; m;) {  // one madvise per run of adjacent slots
+        unsigned i = unsigned(__builtin_ctzll(m));
+        uint64_t rest = ~(m >> i);  // (ctz of 0 is undefined: a run up to bit 63)
+        unsigned n = rest ? unsigned(__builtin_ctzll(rest)) : 64 - i;
+        os_advise(reinterpret_cast<void *>(a->base + (g * kGroupSlots + i) * kSbSize), n * kSbSize, MADV_DONTNEED);
+        m &= ~((n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1) << i);
+    }
+    uint64_t was = grp.dirty.fetch_and(~expired, std::memory_order_acq_rel) & expired;
+    g_slots_dirty.add(-long(__builtin_popcountll(was) * kSbSize));
+    grp.used.fetch_and(~expired, std::memory_order_release);
+}
+
+/* Give back the free pages of a host freed at or before `cutoff`.  The host is pinned
+ * (kHostPurging) so that it cannot be retired, and its slot reused, meanwhile. */
+void purge_host(Host *host, uint64_t cutoff) {
+    uint64_t s = peek(&host->state);
+    do {
+        if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostRetired | kHostPurging))) return;
+    } while (!host->state.compare_exchange_weak(s, s | kHostPurging, std::memory_order_seq_cst));
+    Tagged t = load_tagged(&host->map);
+    Map expired = 0, cand = dirty_map(host) & ~map_of(t);
+    for (unsigned i = 1; i < kSbPages; i++)
+        if ((cand >> i & 1) && host->freed_at[i].load(std::memory_order_relaxed) <= cutoff) expired |= Map(1) << i;
+    while (expired && !cas_tagged(&host->map, t, tagged_of(map_of(t) | expired))) expired &= ~map_of(t);
+    for (unsigned i = 1; expired && i < kSbPages;) {  // one madvise per run of pages
+        if (!(expired >> i & 1)) { i++; continue; }
+        unsigned n = 1;
+        while (i + n < kSbPages && (expired >> (i + n) & 1)) n++;
+        os_advise(reinterpret_cast<char *>(host) + i * kPage, n * kPage, MADV_DONTNEED);
+        i += n;
+    }
+    if (expired) {
+        dirty_clear(host, expired);
+        t = load_tagged(&host->map);
+        while (!cas_tagged(&host->map, t, tagged_of(map_of(t) & ~expired))) {}
+    }
+    host->state.fetch_and(~kHostPurging, std::memory_order_seq_cst);
+    host_settle(host);
+}
+
+/* Give back everything free since `cutoff` or before (all of it: cutoff = now). */
+void purge(uint64_t cutoff) {
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
+        size_t slots = a->reach.load(std::memory_order_acquire) / kSbSize;
+        for (size_t g = 0; g * kGroupSlots < slots; g++) {
+            purge_group(a, g, cutoff);
+            uint64_t used = a->groups[g].used.load(std::memory_order_acquire);
+            for (uint64_t m = used; m; m &= m - 1) {
+                uintptr_t slot = a->base + (g * kGroupSlots + unsigned(__builtin_ctzll(m))) * kSbSize;
+                if (side_of(slot)->role.load(std::memory_order_acquire) == kRoleHost)
+                    purge_host(reinterpret_cast<Host *>(slot), cutoff);
+            }
+        }
+    }
+}
+
+std::atomic<bool> g_purging{false};  // one pass at a time (and none from inside a pass)
+
+void decay_tick() {
+    if (g_settings.retain_bytes < 0) return;  // keep everything
+    uint64_t now = now_ms(), next = g_next_decay.load(std::memory_order_relaxed);
+    bool over = over_retain();
+    if (now < next && !over) return;
+    if (g_purging.exchange(true, std::memory_order_acquire)) return;
+    uint64_t delay = uint64_t(g_settings.decay_ms), quarter = delay / 4 > 10 ? delay / 4 : 10;
+    g_next_decay.store(now + quarter, std::memory_order_relaxed);
+    purge(now > delay ? now - delay : 0);
+    if (over_retain()) purge(now - (now > quarter ? quarter : now));  // the older part first
+    if (over_retain()) purge(now);
+    g_purging.store(false, std::memory_order_release);
 }
 
 /* ---- a heap handed back: at thread exit, or after one allocation past it ------------ */
@@ -1527,30 +1916,38 @@ void heap_release(Heap *h) {
         do collect_remote(sb);
         while (!detach(sb, h));
     }
-    outbox_flush(h);
-    if (h->span_host && h->span_next < kSbPages)
-        span_cache_put(uintptr_t(h->span_host) + h->span_next * kPage, kSbPages - h->span_next,
-                       h->span_host->common.clean);
-    h->span_host = nullptr;
-    h->span_next = 0;
+    held_flush(h);
+    if (h->host) host_detach(h->host);
+    h->host = nullptr;
     g_free_heaps.push(uintptr_t(h));
 }
 
 /* ---- dispatch by size ---------------------------------------------------------------- */
+/* Can a host hold a run of `pages` pages aligned to `align`?  (Its first page that is a
+ * multiple of the alignment is page align/kPage: page 0 is the header.) */
+inline bool fits_host(size_t pages, size_t align) {
+    size_t first = align > kPage ? align / kPage : 1;
+    return pages <= kMediumPages && first < kSbPages && first + pages <= kSbPages;
+}
+
+/* Blocks above the small classes, or aligned beyond them: a run in a host when one can
+ * hold it, else a large block. */
 NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
     if (UNLIKELY(size > kMaxRequest)) { set_enomem(); return nullptr; }
-    if (size <= kMediumMax && align <= kPage) return medium_alloc(tls_heap, size, clean);
-    void *p = large_alloc(size, align, clean);
+    size_t pages = (size + kPage - 1) / kPage;
+    void *p = fits_host(pages ? pages : 1, align) ? medium_alloc(tls_heap, unsigned(pages ? pages : 1), align, clean)
+                                                  : large_alloc(size, align, clean);
     if (!p) set_enomem();
     return p;
 }
 
 NOINLINE void *alloc_not_small(size_t size) {  // out of line: malloc needs no stack frame
+    if (size <= kSmallMax) return small_alloc(tls_heap, class_of(size));
     bool clean;
     return alloc_big(size, 0, &clean);
 }
 inline void *alloc(size_t size) {
-    if (LIKELY(size <= kSmallMax)) return small_alloc_slot(tls_heap, slot_of(size));
+    if (LIKELY(size <= kFastMax)) return small_alloc_slot(tls_heap, slot_of(size));
     return alloc_not_small(size);
 }
 
@@ -1561,14 +1958,19 @@ void *alloc_aligned(size_t align, size_t size) {
             if (kClasses.size[c] % align == 0) return small_alloc(tls_heap, c);
     }
     bool clean;
-    return alloc_big(size < kPage ? kPage : size, align, &clean);
+    return alloc_big(size, align, &clean);
 }
 
-/* Ownership: which engine a pointer belongs to, if any, without touching foreign memory. */
+/* Ownership: the header a pointer's superblock slot would have, if the slot is ours
+ * (found without touching foreign memory); what the slot is, the side table says. */
 Superblock *owner_superblock(const void *p) {  // null when p cannot be one of our blocks
     if (!p) return nullptr;
     Superblock *sb = header_of(p);
     return in_fast_arena(uintptr_t(sb)) || is_owned_slot(uintptr_t(sb)) ? sb : nullptr;
+}
+inline Role role_of(const Superblock *sb) {
+    SideSlot *side = side_of(uintptr_t(sb));
+    return side ? Role(side->role.load(std::memory_order_acquire)) : kRoleFree;
 }
 
 bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
@@ -1600,8 +2002,8 @@ void free_small_foreign(Superblock *sb, void *p, const char *op) {
 NOINLINE bool free_slow(void *p, const char *op) {
     Superblock *sb = owner_superblock(p);
     if (!sb) return false;
-    switch (sb->kind) {
-    case kSmall:
+    switch (role_of(sb)) {
+    case kRoleSmall:
         if (sb->owner.load(std::memory_order_relaxed) != tls_heap) {
             free_small_foreign(sb, p, op);
         } else {  // ours, outside the fast range
@@ -1609,8 +2011,8 @@ NOINLINE bool free_slow(void *p, const char *op) {
             free_local(sb, static_cast<Block *>(p), op);
         }
         return true;
-    case kSpanHost: medium_free(p, op); return true;
-    case kLarge: large_free(p, op); return true;
+    case kRoleHost: medium_free(p, op); return true;
+    case kRoleLarge: large_free(p, op); return true;
     default: fatal(op, "invalid pointer (or double free)", p);
     }
     return true;
@@ -1620,7 +2022,7 @@ NOINLINE bool free_slow(void *p, const char *op) {
  * case, a small block of another superblock, goes straight to the outbox without the
  * general slow path's questions. */
 NOINLINE void free_remote(Superblock *sb, void *p, const char *op) {
-    if (sb->kind != kSmall) {
+    if (role_of(sb) != kRoleSmall) {
         free_slow(p, op);  // (never false here: the first arena is ours)
         return;
     }
@@ -1639,10 +2041,47 @@ inline void free_in_fast_arena(void *p, const char *op) {
 size_t block_usable(const void *p) {
     Superblock *sb = owner_superblock(p);
     if (!sb) return 0;
-    switch (sb->kind) {
-    case kSmall: return small_block_ok(sb, p) ? sb->block_size : 0;
-    case kSpanHost: return live_span_pages(p) * kPage;
-    case kLarge: { LargeHeader *hdr = live_large(p); return hdr ? large_usable(hdr) : 0; }
+    switch (role_of(sb)) {
+    case kRoleSmall: return small_block_ok(sb, p) ? sb->block_size : 0;
+    case kRoleHost: return live_run_pages(p) * kPage;
+    case kRoleLarge: { LargeHeader *hdr = live_large(p); return hdr ? large_usable(hdr) : 0; }
+    default: return 0;
+    }
+}
+
+/* Is p inside a block handed out (a small block: handed out at least once)?  Each
+ * engine answers for its own kind of slot. */
+bool large_covers(const LargeHeader *hdr, const char *q) {
+    const char *h = reinterpret_cast<const char *>(hdr);
+    return hdr->common.kind == kLarge && hdr->live.load(std::memory_order_acquire) && q >= h + hdr->offset &&
+           q < h + hdr->length;
+}
+bool host_covers(Host *host, uintptr_t q) {
+    size_t page = (q & (kSbSize - 1)) / kPage;
+    for (size_t i = page; i >= 1; i--)  // the nearest live run at or before q's page
+        if (host->live[i].load(std::memory_order_acquire)) return page < i + host->run[i];
+    return false;
+}
+int owns(const void *p) {
+    if (!p) return 0;
+    const char *q = static_cast<const char *>(p);
+    Superblock *sb = owner_superblock(p);
+    if (!sb) {  // maybe inside a large mapping, past its first slot (only that one is marked)
+        uintptr_t slot = (uintptr_t(p) - 1) & ~(kSbSize - 1);
+        for (int i = 0; i < (1 << 16) && slot >= kSbSize; i++) {
+            slot -= kSbSize;
+            if (is_owned_slot(slot)) return role_of(reinterpret_cast<Superblock *>(slot)) == kRoleLarge &&
+                                            large_covers(reinterpret_cast<LargeHeader *>(slot), q);
+        }
+        return 0;
+    }
+    switch (role_of(sb)) {
+    case kRoleSmall: return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed);
+    case kRoleHost: return host_covers(reinterpret_cast<Host *>(sb), uintptr_t(q));
+    case kRoleLarge: return large_covers(reinterpret_cast<LargeHeader *>(sb), q);
+    case kRoleInterior:  // walk back to the run's first slot
+        while (role_of(sb) == kRoleInterior) sb = reinterpret_cast<Superblock *>(uintptr_t(sb) - kSbSize);
+        return role_of(sb) == kRoleLarge && large_covers(reinterpret_cast<LargeHeader *>(sb), q);
     default: return 0;
     }
 }
@@ -1653,8 +2092,7 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
     if (UNLIKELY(size > kMaxRequest)) { set_enomem(); return nullptr; }
     // Stay in place while the block fits and is not more than twice too big.
     if (size <= usable && (size >= usable / 2 || usable <= kSbHeader)) return p;
-    Superblock *sb = header_of(p);
-    if (sb->kind == kLarge && size > kMediumMax) {
+    if (role_of(header_of(p)) == kRoleLarge && !fits_host((size + kPage - 1) / kPage, 0)) {
         if (void *q = large_resize(p, size)) return q;
     }
     void *q = alloc(size);
@@ -1680,17 +2118,17 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
         if (per_class && c < kNumClasses) per_class[c].blocks += size_t(blocks);
     };
     for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
-        size_t end = a->committed.load(std::memory_order_acquire);
-        size_t carved = a->carved.load(std::memory_order_relaxed);
-        if (carved < end) end = carved;
-        for (size_t off = 0; off + kSbSize <= end; off += kSbSize) {
-            auto *sb = reinterpret_cast<Superblock *>(a->base + off);
-            if (sb->kind != kSmall || !sb->block_size) continue;
-            uintptr_t w = sb->remote.load(std::memory_order_relaxed);
+        size_t slots = a->reach.load(std::memory_order_acquire) / kSbSize;
+        for (size_t i = 0; i < slots; i++) {
+            auto *sb = reinterpret_cast<Superblock *>(a->base + i * kSbSize);
+            if (side_of(uintptr_t(sb))->role.load(std::memory_order_relaxed) != kRoleSmall || sb->kind != kSmall ||
+                !sb->block_size)
+                continue;
+            uintptr_t w = peek(&sb->remote);
             long out;
             if (w & kEmptied) out = 0;
             else if (w & kDetached) out = long(sb->out) - long(remote_count(w));
-            else out = (sb->bump.load(std::memory_order_relaxed) - blocks_start(sb)) / long(sb->block_size) -
+            else out = (long(peek(&sb->bump)) - long(uintptr_t(blocks_start(sb)))) / long(sb->block_size) -
                        long(free_list_length(sb)) - long(remote_count(w));
             if (out < 0) out = 0;
             if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
@@ -1698,30 +2136,51 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
         }
     }
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
-        for (auto &s : h->outbox.slot)
+        for (auto &s : h->held.slot)
             if (Superblock *sb = s.sb) count(sb->size_class, -long(s.n), sb->block_size);
     return total > 0 ? size_t(total) : 0;
 }
-__attribute__((no_sanitize("thread"))) size_t outbox_bytes() {
-    size_t total = 0;
-    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
-        for (auto &s : h->outbox.slot)
-            if (Superblock *sb = s.sb) total += size_t(s.n) * sb->block_size;
-    return total;
+/* Bytes held back by heaps: blocks in outboxes (freed, to be sent) and cached runs. */
+__attribute__((no_sanitize("thread"))) void held_bytes(size_t *outboxes, size_t *runs) {
+    *outboxes = *runs = 0;
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
+        for (auto &s : h->held.slot)
+            if (Superblock *sb = s.sb) *outboxes += size_t(s.n) * sb->block_size;
+        *runs += h->held.run_bytes.load(std::memory_order_relaxed);
+    }
+}
+/* Free pages of hosts already given back to the OS. */
+__attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
+    size_t pages = 0;
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
+        size_t slots = a->reach.load(std::memory_order_acquire) / kSbSize;
+        for (size_t i = 0; i < slots; i++) {
+            uintptr_t slot = a->base + i * kSbSize;
+            if (side_of(slot)->role.load(std::memory_order_relaxed) != kRoleHost) continue;
+            auto *host = reinterpret_cast<Host *>(slot);
+            uint64_t lo = peek(&host->map.ptr) | peek(&host->dirty[0]);
+            uint64_t hi = peek(&host->map.tag) | peek(&host->dirty[1]);
+            pages += unsigned(__builtin_popcountll(~lo) + __builtin_popcountll(~hi));
+        }
+    }
+    return pages * kPage;
 }
 
 void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
     memset(s, 0, sizeof *s);
+    size_t runs;
+    held_bytes(&s->bytes_pending, &runs);
     s->bytes_mapped = size_t(g_mapped.get());
     s->large_in_use = size_t(g_large_in_use.get());
     s->bytes_in_use = small_in_use(per_class) + size_t(g_medium_in_use.get()) + s->large_in_use;
-    s->bytes_cached = size_t(g_pool_dirty.get() + g_span_dirty.get() + g_large_cached.get());
-    s->bytes_released = size_t(g_pool_clean.get() + g_span_clean.get());
-    s->superblocks = size_t(g_superblocks.get());
+    s->bytes_cached = size_t(g_slots_dirty.get() + g_host_dirty.get()) + runs;
+    long clean_slots = g_committed.get() - g_slots_used.get() - g_slots_dirty.get();
+    s->bytes_released = size_t(clean_slots > 0 ? clean_slots : 0) + host_clean_bytes();
+    s->superblocks = size_t(g_slots_used.get()) / kSbSize;
     s->threads = size_t(g_heaps.get());
     s->bytes_mapped_peak = size_t(g_mapped.peak());
+    s->bytes_reserved = uncommitted_reserve();
     s->threads_seen = size_t(g_threads_seen.get());
-    s->bytes_pending = outbox_bytes();
 }
 
 /* The report printed at exit under LITE_MALLOC_STATS=1 and by malloc_stats(): formatted
@@ -1759,7 +2218,7 @@ void print_report() {
         mib(st.bytes_cached), g_settings.retain_bytes < 0 ? -1L : g_settings.retain_bytes >> 20);
     out("  released   %10.1f MiB   free, given back to the OS, address space kept\n", mib(st.bytes_released));
     out("  peak RSS   %10.1f MiB   (VmHWM, the whole process)\n", double(peak_rss_kib()) / 1024);
-    out("  threads    %10zu seen, %zu heaps created, %zu superblocks carved\n", st.threads_seen,
+    out("  threads    %10zu seen, %zu heaps created, %zu superblocks in use\n", st.threads_seen,
         st.threads, st.superblocks);
     out("  class  block size  superblocks  blocks in use  bytes in use\n");
     for (unsigned c = 0; c < kNumClasses; c++) {
@@ -1769,57 +2228,17 @@ void print_report() {
     }
 }
 
-/* Pop every node of a stack, let `visit` see it, and push the survivors back.  Nodes
- * visit() keeps are linked through the stack's own link word while they are off it. */
-template <class Stack, class LinkOf, class Visit>
-void drain_and_refill(Stack &stack, LinkOf link, Visit visit) {
-    uintptr_t keep = 0;
-    while (uintptr_t node = stack.pop()) {
-        if (!visit(node)) continue;
-        link(node).store(keep, std::memory_order_relaxed);
-        keep = node;
-    }
-    while (keep) {
-        uintptr_t node = keep;
-        keep = link(node).load(std::memory_order_relaxed);
-        stack.push(node);
-    }
-}
-
-/* Give every cached free page back to the OS (the mappings stay). */
+/* Give every free page back to the OS (the mappings stay): what heaps hold back first,
+ * since it may empty superblocks and hosts.  True when anything was given back. */
 bool trim_all() {
-    bool released = false;
-    // Blocks held in outboxes come back first: they may empty superblocks.
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
-        if (h == tls_heap) outbox_flush(h);
-        else outbox_claim(h, 0);
-    for (auto &engine : g_engines) {
-        while (uintptr_t n = engine.stack.pop()) {
-            g_pool_dirty.add(-long(kSbSize));
-            pool_put(reinterpret_cast<Superblock *>(n), 0, true);
-            released = true;
-        }
-    }
-    for (size_t k = 1; k <= kMediumPages; k++)
-        drain_and_refill(g_span_cache[k], SpanLink(), [&](uintptr_t span) {
-            SpanHost *host = host_of(span);
-            size_t i = page_index(span);
-            if (host->state[i].load(std::memory_order_relaxed) == kSpanFreeDirty) {
-                os_advise(reinterpret_cast<void *>(span), k * kPage, MADV_DONTNEED);
-                host->state[i].store(kSpanFreeClean, std::memory_order_relaxed);
-                g_span_dirty.add(-long(k * kPage));
-                g_span_clean.add(long(k * kPage));
-                released = true;
-            }
-            return true;
-        });
-    for (auto &slot : g_large_cache) {
-        if (LargeHeader *hdr = large_cache_swap(slot, Tagged{0, 0})) {
-            large_unmap(hdr);
-            released = true;
-        }
-    }
-    return released;
+        if (h == tls_heap) held_flush(h);
+        else held_claim(h);
+    long before = g_slots_dirty.get() + g_host_dirty.get();
+    bool mine = !g_purging.exchange(true, std::memory_order_acquire);
+    purge(now_ms());
+    if (mine) g_purging.store(false, std::memory_order_release);
+    return g_slots_dirty.get() + g_host_dirty.get() < before;
 }
 
 }  // namespace
@@ -1944,38 +2363,7 @@ LITE_API int lite_posix_memalign(void **out, size_t align, size_t size) {
     return do_posix_memalign(out, align, size);
 }
 LITE_API size_t lite_usable_size(const void *p) { return block_usable(p); }
-LITE_API int lite_owns(const void *p) {
-    Superblock *sb = owner_superblock(p);
-    if (!sb) {  // maybe inside a large block, past its first superblock
-        uintptr_t slot = (uintptr_t(p) - 1) & ~(kSbSize - 1);
-        for (int i = 0; p && i < (1 << 16) && slot >= kSbSize; i++) {
-            slot -= kSbSize;
-            if (!is_owned_slot(slot)) continue;
-            auto *hdr = reinterpret_cast<LargeHeader *>(slot);
-            return hdr->common.kind == kLarge && hdr->live.load(std::memory_order_acquire) &&
-                   static_cast<const char *>(p) >= hdr->user &&
-                   static_cast<const char *>(p) < reinterpret_cast<char *>(hdr) + hdr->map_len;
-        }
-        return 0;
-    }
-    const char *q = static_cast<const char *>(p);
-    switch (sb->kind) {
-    case kSmall: return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed);
-    case kSpanHost: {
-        auto *host = reinterpret_cast<SpanHost *>(sb);
-        for (size_t i = page_index(uintptr_t(q)); i >= kHostHeaderPages && i < kSbPages; i--)
-            if (host->state[i].load(std::memory_order_acquire) != kSpanNone)
-                return host->state[i].load() == kSpanLive && page_index(uintptr_t(q)) < i + host->pages[i];
-        return 0;
-    }
-    case kLarge: {
-        auto *hdr = reinterpret_cast<LargeHeader *>(sb);
-        return hdr->live.load(std::memory_order_acquire) && q >= hdr->user &&
-               q < reinterpret_cast<char *>(hdr) + hdr->map_len;
-    }
-    default: return 0;
-    }
-}
+LITE_API int lite_owns(const void *p) { return owns(p); }
 LITE_API void lite_stats(struct lite_malloc_stats *out) { if (out) fill_stats(out); }
 LITE_API int lite_trim(size_t) { return trim_all(); }
 
@@ -2035,7 +2423,7 @@ LITE_API struct mallinfo2 LITE_ALIAS(mallinfo2)(void) __THROW {
     struct mallinfo2 m;
     memset(&m, 0, sizeof m);
     m.arena = st.bytes_mapped - size_t(g_large_mapped.get());  // not directly mapped
-    m.ordblks = size_t(st.superblocks);                         // "chunks": superblocks carved
+    m.ordblks = size_t(st.superblocks);                         // "chunks": superblocks in use
     m.hblks = size_t(g_large_mapped.get()) ? 1 : 0;
     m.hblkhd = size_t(g_large_mapped.get());
     m.usmblks = st.bytes_mapped_peak;
@@ -2055,6 +2443,39 @@ LITE_API struct mallinfo LITE_ALIAS(mallinfo)(void) __THROW {
     return m;
 }
 LITE_API void LITE_ALIAS(malloc_stats)(void) __THROW { print_report(); }
+#endif
+
+#if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
+/* A program that caps its address space while it runs (setrlimit, prlimit): the cap is
+ * applied to the arenas at once, giving back reserved space that other mappings (thread
+ * stacks, libraries) need under it, before the program's next mmap can fail for want of
+ * it.  The rest is the kernel's call. */
+namespace {
+int set_limit(pid_t pid, int resource, const struct rlimit *fresh, struct rlimit *old) {
+    long r = syscall6(SYS_prlimit64, pid, resource, long(fresh), long(old), 0, 0);
+    if (sys_failed(r)) {
+        errno = int(-r);
+        return -1;
+    }
+    if (fresh && resource == RLIMIT_AS && (pid == 0 || pid == syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0)))
+        commit_allowed(0);
+    return 0;
+}
+}  // namespace
+LITE_API int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl) __THROW {
+    return set_limit(0, int(resource), rl, nullptr);
+}
+LITE_API int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rl) __THROW {
+    return set_limit(0, int(resource), reinterpret_cast<const struct rlimit *>(rl), nullptr);
+}
+LITE_API int prlimit(pid_t pid, enum __rlimit_resource resource, const struct rlimit *fresh, struct rlimit *old) __THROW {
+    return set_limit(pid, int(resource), fresh, old);
+}
+LITE_API int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct rlimit64 *fresh,
+                       struct rlimit64 *old) __THROW {
+    return set_limit(pid, int(resource), reinterpret_cast<const struct rlimit *>(fresh),
+                     reinterpret_cast<struct rlimit *>(old));
+}
 #endif
 
 #endif /* LITE_MALLOC_BUILD != 3 */

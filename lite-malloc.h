@@ -47,10 +47,10 @@
  *     (madvise, the mapping stays).  -1 keeps everything (the original behaviour).
  * --------------------------------------------------------------------------------------- */
 #ifndef LITE_MALLOC_SUPERBLOCK_CACHE_SIZE
-#define LITE_MALLOC_SUPERBLOCK_CACHE_SIZE 32
+#define LITE_MALLOC_SUPERBLOCK_CACHE_SIZE 127
 #endif
 #ifndef LITE_MALLOC_MINIBLOCK_CACHE_SIZE
-#define LITE_MALLOC_MINIBLOCK_CACHE_SIZE 1024
+#define LITE_MALLOC_MINIBLOCK_CACHE_SIZE 6144
 #endif
 #ifndef LITE_MALLOC_ENGINES_COUNT
 #define LITE_MALLOC_ENGINES_COUNT 32
@@ -82,7 +82,9 @@ struct lite_malloc_stats {
     size_t threads_seen;   /* threads that allocated so far */
     size_t bytes_pending;  /* freed by a thread into a superblock it does not own and held
                               in its outbox, to be sent back in a batch (not in bytes_in_use) */
-    size_t reserved[6];    /* room to grow without breaking the ABI */
+    size_t bytes_reserved; /* address space reserved for arenas, not made read-write yet
+                              (counted in VmSize, not against RLIMIT_AS: see README) */
+    size_t reserved[5];    /* room to grow without breaking the ABI */
 };
 
 void  *lite_malloc(size_t size);

@@ -261,7 +261,7 @@ bool room_for(Worker &W, size_t more) {
 void release(Worker &W, Blk &b) {  // verify and free a slot's block
     verify_block(b);
     lite_free(b.p);
-    if (g_single && b.usable > 8192) {  // a medium span or a large mapping: gone
+    if (g_single && b.usable > 49152) {  // above the small classes: a page run or a large block, gone
         REQUIRE(lite_owns(b.p) == 0);
         REQUIRE(lite_usable_size(b.p) == 0);
     }
