@@ -305,6 +305,19 @@ static inline struct lite_malloc_stats get_stats(void)
     return st;
 }
 
+/* 1 when built with ThreadSanitizer (tests/scripts/tsan_units.sh), whose shadow memory and
+ * per-thread state make the process's RSS say little about the allocator's. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
 #define GiB ((size_t)1024 * 1024 * 1024)

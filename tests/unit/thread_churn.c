@@ -12,6 +12,8 @@
  *    a leak of about 1 KiB per thread fails;
  *  - bytes_mapped stays under 96 MiB, and bytes_in_use comes back to near its start value.
  * Every block must be lite-malloc's and every thread counted by it (threads_seen).
+ * Under ThreadSanitizer (tsan_units.sh) the RSS bounds are not checked: its shadow memory
+ * and per-thread state are most of the RSS there (60 MiB of growth seen).
  */
 #include "check.h"
 
@@ -137,7 +139,7 @@ int main(void)
         if ((base / WAVE) % 16 == 0) {
             size_t r = rss_bytes();
             if (r > rss_max) rss_max = r;
-            CHECK(r <= rss0 + RSS_LIMIT,
+            CHECK(UNDER_TSAN || r <= rss0 + RSS_LIMIT,
                   "RSS grew from %zu MiB to %zu MiB after %ld threads (memory of exited threads "
                   "is not reused)", rss0 / MiB, r / MiB, created);
         }
@@ -155,8 +157,8 @@ int main(void)
          mapped_half / KiB, s1.bytes_mapped / KiB, s1.threads);
     CHECK(s1.threads_seen >= s0.threads_seen + TOTAL, "threads_seen %zu -> %zu: lite-malloc did not "
           "serve the %d threads", s0.threads_seen, s1.threads_seen, TOTAL);
-    CHECK(rss_end <= rss0 + RSS_LIMIT, "RSS grew from %zu MiB to %zu MiB", rss0 / MiB, rss_end / MiB);
-    CHECK(rss_end <= rss_half + RSS_HALF_LIMIT, "RSS grew by %zu KiB over the last %d threads "
+    CHECK(UNDER_TSAN || rss_end <= rss0 + RSS_LIMIT, "RSS grew from %zu MiB to %zu MiB", rss0 / MiB, rss_end / MiB);
+    CHECK(UNDER_TSAN || rss_end <= rss_half + RSS_HALF_LIMIT, "RSS grew by %zu KiB over the last %d threads "
           "(%zu bytes per thread): memory of exited threads is not reused",
           (rss_end - rss_half) / KiB, TOTAL / 2, (rss_end - rss_half) / (TOTAL / 2));
     CHECK(s1.bytes_mapped <= mapped_half + MAPPED_HALF_LIMIT, "bytes_mapped grew by %zu KiB over the "
