@@ -75,7 +75,7 @@ done
 
 echo "total time $((SECONDS - suite_start))s"
 if [ ${#skipped[@]} -gt 0 ]; then echo "${#skipped[@]} skipped: ${skipped[*]}"; fi
-if [ ${#known[@]} -gt 0 ]; then echo "${#known[@]} known failures: ${known[*]}"; fi
+if [ ${#known[@]} -gt 0 ]; then echo "${#known[@]} known failure(s): ${known[*]}"; fi
 if [ $fail -gt 0 ]; then echo "failed: ${failed[*]}"; fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
