@@ -36,7 +36,7 @@ run_one() {  # name, command...
     77|78)
         local why kind=SKIP
         [ "$rc" = 78 ] && kind=KNOWN
-        why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1)
+        why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1); why=${why#SKIP: }
         printf '%-4s %-40s %4ss (%s)\n' "$kind" "$name" $((SECONDS - start)) "$why"
         if [ "$rc" = 77 ]; then skipped+=("$name"); else known+=("$name"); fi ;;
     *)  fail=$((fail + 1)); failed+=("$name")
