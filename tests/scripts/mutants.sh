@@ -39,13 +39,21 @@ MUTANTS=(
     "nonew|cxx_new"
 )
 
-# ---- the unit tests, linked without an rpath (each run picks its library)
+# ---- the unit tests: those tests/run.sh built in this run (newer than their sources; their
+# RUNPATH yields to LD_LIBRARY_PATH, which each run below sets and checks with ldd), else
+# built here
 mkdir -p "$SCRATCH/bin"
 needed=$(for m in "${MUTANTS[@]}"; do echo "${m#*|}"; done | tr ' ' '\n' | sort -u)
 for t in $needed; do
     src=$TOP/tests/unit/$t.c comp=("$CC" -std=gnu11)
     [ -e "$src" ] || { src=$TOP/tests/unit/$t.cpp; comp=("$CXX" -std=gnu++17); }
     [ -e "$src" ] || fail "tests/unit/$t.c(pp) does not exist"
+    built=$TOP/tests/build/$t
+    if [ -x "$built" ] && [ "$built" -nt "$src" ] && [ "$built" -nt "$TOP/tests/unit/check.h" ] \
+        && [ "$built" -nt "$TOP/lite-malloc.h" ]; then
+        ln -sf "$built" "$SCRATCH/bin/$t"
+        continue
+    fi
     echo "${comp[*]} -O1 -g -pthread -Wall -I$TOP $src -o $SCRATCH/bin/$t -L$TOP -llite-malloc-shared"
 done >"$SCRATCH/compile.list"
 xargs -P 2 -I{} sh -c '{} >>'"$SCRATCH/compile.log"' 2>&1 || echo "FAILED: {}"' <"$SCRATCH/compile.list" \
