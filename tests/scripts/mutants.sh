@@ -61,8 +61,8 @@ xargs -P 2 -I{} sh -c '{} >>'"$SCRATCH/compile.log"' 2>&1 || echo "FAILED: {}"' 
 [ ! -s "$SCRATCH/compile.failed" ] || { cat "$SCRATCH/compile.failed" "$SCRATCH/compile.log" >&2; fail "a unit test does not compile"; }
 
 # ---- building a mutant
-# mutate NAME: copy the sources to $SCRATCH/NAME and make liblite-malloc-shared.so there
-# (after the source mutation, if any); sets MDIR.
+# prepare NAME: a copy of the sources in $SCRATCH/NAME (= MDIR), to be mutated;
+# make_shared: the Makefile builds liblite-malloc-shared.so there.
 prepare() {
     MDIR=$SCRATCH/$1
     mkdir -p "$MDIR"
