@@ -66,23 +66,38 @@ else
     C_EXTRA=()
 fi
 
-# unit tests
-failed=() count=0
+# unit tests: built and run two at a time (2 cores)
+tests=()
 for src in "$TOP"/tests/unit/*.c "$TOP"/tests/unit/*.cpp; do
     base=$(basename "$src"); t=${base%.*}
-    if [[ " ${CLANG_UNITS_SKIP-mapcount} " == *" $t "* ]]; then note "$t: left out (CLANG_UNITS_SKIP)"; continue; fi
+    if [[ " ${CLANG_UNITS_SKIP-mapcount} " == *" $t "* ]]; then note "$t: left out (CLANG_UNITS_SKIP)" >&2; continue; fi
     case $src in
         *.c)   comp=("$CC" -std=gnu11) extra=(${C_EXTRA[@]+"${C_EXTRA[@]}"}) ;;
         *.cpp) comp=("$CXX" -std=gnu++17) extra=() ;;
     esac
-    build "$SCRATCH/$t.build.log" "${comp[@]}" -O1 -g -pthread -Wall -I"$TOP" "$src" -o "$SCRATCH/$t" \
-        -L"$dir" -llite-malloc-shared -Wl,-rpath,"$dir" ${extra[@]+"${extra[@]}"}
+    echo "${comp[*]} -O1 -g -pthread -Wall -I$TOP $src -o $SCRATCH/$t -L$dir -llite-malloc-shared -Wl,-rpath,$dir ${extra[*]+${extra[*]}}"
+    tests+=("$t")
+done >"$SCRATCH/compile.list"
+xargs -P 2 -I{} sh -c '{} >>'"$SCRATCH/compile.log"' 2>&1 || echo "FAILED: {}"' <"$SCRATCH/compile.list" \
+    >"$SCRATCH/compile.failed"
+[ ! -s "$SCRATCH/compile.failed" ] || { cat "$SCRATCH/compile.failed" "$SCRATCH/compile.log" >&2; fail "a unit test does not build"; }
+for t in "${tests[@]}"; do
     lib=$(ldd "$SCRATCH/$t" | awk '/liblite-malloc-shared.so/ { print $3 }')
     [ "$lib" = "$dir/liblite-malloc-shared.so" ] || fail "$t resolves liblite-malloc-shared.so to '$lib'"
-    start=$SECONDS rc=0
-    (cd "$SCRATCH" && "./$t") >"$SCRATCH/$t.log" 2>&1 || rc=$?
+done
+run_unit() { # NAME: run it, leave "exit-status seconds" in NAME.rc
+    local start=$SECONDS rc=0
+    (cd "$SCRATCH" && "./$1") >"$SCRATCH/$1.log" 2>&1 || rc=$?
+    echo "$rc $((SECONDS - start))" >"$SCRATCH/$1.rc"
+}
+export -f run_unit
+export SCRATCH
+printf '%s\n' "${tests[@]}" | xargs -P 2 -I{} bash -c 'run_unit {}'
+failed=() count=0
+for t in "${tests[@]}"; do
+    read -r rc secs <"$SCRATCH/$t.rc"
     count=$((count + 1))
-    printf '[%s] unit/%-18s exit %-3s %3ss\n' "$NAME" "$t" "$rc" $((SECONDS - start))
+    printf '[%s] unit/%-18s exit %-3s %3ss\n' "$NAME" "$t" "$rc" "$secs"
     case $rc in
         0) ;;
         77) note "$t: $(tail -n 1 "$SCRATCH/$t.log")" ;;
