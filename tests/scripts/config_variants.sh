@@ -45,7 +45,7 @@ VARIANTS=(
     "miniblock128|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=128|--small-max 1024 --medium-pages 32|api align_sweep"
     "miniblock2|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=2|--small-max 16 --medium-pages 32|align_sweep"
     "miniblock8192|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=8192 -DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=128|--small-max 65536 --medium-pages 128|align_sweep"
-    "engines1|-DLITE_MALLOC_ENGINES_COUNT=1|$B --engines-probe shared,own|threads_random"
+    "engines1|-DLITE_MALLOC_ENGINES_COUNT=1|$B --engines-probe shared,own|producer_consumer"
     "engines7|-DLITE_MALLOC_ENGINES_COUNT=7|$B --engines-probe scan,own|producer_consumer"
     "engines1024|-DLITE_MALLOC_ENGINES_COUNT=1024|$B --engines-probe scan,own|"
     "noperthread|-DLITE_MALLOC_USE_PERTHREAD_ENGINES=0|$B --engines-probe scan,rr|threads_random"
