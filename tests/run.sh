@@ -5,6 +5,13 @@
 #                           malloc API and the lite_* API are lite-malloc's); exit 0 = pass.
 #   tests/scripts/*.sh      self-contained scripts (ways of linking in, real programs,
 #                           configuration variants, sanitizers); exit 0 = pass.
+# Two more exit statuses, for both kinds (anything else non-zero is a failure):
+#   77  SKIP   the test could not run what it is for here (e.g. /proc/sys is read-only);
+#              its last output line says why.  Counted and listed, not a failure.
+#   78  KNOWN  the test ran and failed only in a known, documented way (a bug reported and
+#              not fixed yet); its last output line names it.  Counted and listed.  A test
+#              that finds its known bug fixed fails, so that the marker is removed.
+# Skips and known failures are listed on lines of their own before the final line.
 # Optional argument: a pattern; only tests whose name contains it run.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,22 +23,29 @@ CC=${CC:-gcc}
 CXX=${CXX:-g++}
 export CC CXX
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
-pass=0 fail=0 failed=()
+pass=0 fail=0 failed=() skipped=() known=()
 
 run_one() {  # name, command...
     local name=$1; shift
     local log=$BUILD/$name.log start=$SECONDS
     mkdir -p "$(dirname "$log")"
-    if timeout -k 10 "$TEST_TIMEOUT" "$@" >"$log" 2>&1; then
-        pass=$((pass + 1)); printf 'PASS %-40s %4ss\n' "$name" $((SECONDS - start))
-    else
-        local rc=$?
-        fail=$((fail + 1)); failed+=("$name")
+    local rc=0
+    timeout -k 10 "$TEST_TIMEOUT" "$@" >"$log" 2>&1 || rc=$?
+    case $rc in
+    0)  pass=$((pass + 1)); printf 'PASS %-40s %4ss\n' "$name" $((SECONDS - start)) ;;
+    77|78)
+        local why kind=SKIP
+        [ "$rc" = 78 ] && kind=KNOWN
+        why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1); why=${why#SKIP: }
+        printf '%-4s %-40s %4ss (%s)\n' "$kind" "$name" $((SECONDS - start)) "$why"
+        if [ "$rc" = 77 ]; then skipped+=("$name"); else known+=("$name"); fi ;;
+    *)  fail=$((fail + 1)); failed+=("$name")
         printf 'FAIL %-40s %4ss (exit %s)\n' "$name" $((SECONDS - start)) "$rc"
-        tail -n 20 "$log" | sed 's/^/    | /'
-    fi
+        tail -n 20 "$log" | sed 's/^/    | /' ;;
+    esac
 }
 
+suite_start=$SECONDS
 make -s -C "$TOP" all >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 for src in "$TOP"/tests/unit/*.c "$TOP"/tests/unit/*.cpp; do
@@ -59,6 +73,9 @@ for script in "$TOP"/tests/scripts/*.sh; do
     run_one "$name" bash "$script"
 done
 
+echo "total time $((SECONDS - suite_start))s"
+if [ ${#skipped[@]} -gt 0 ]; then echo "${#skipped[@]} skipped: ${skipped[*]}"; fi
+if [ ${#known[@]} -gt 0 ]; then echo "${#known[@]} known failure(s): ${known[*]}"; fi
 if [ $fail -gt 0 ]; then echo "failed: ${failed[*]}"; fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

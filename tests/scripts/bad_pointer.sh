@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Misuse detection.
-#   shared-library and LD_PRELOAD modes: free() of a stack address, of misaligned interior
-#     pointers (p+1, p+8) of a lite block, double free of small / medium / large blocks
-#     (small ones: the last freed, an earlier one, one freed by another thread),
-#     realloc() of a stack address, and free() of a __libc_malloc block must each kill the
-#     process with SIGABRT after a stderr line that names lite-malloc and the pointer (hex).
+#   shared-library, header-only (lite-hooks.h) and LD_PRELOAD modes (ways 2, 3, 4): free()
+#     of a stack address, of misaligned interior pointers (p+1, p+8) of a lite block, double
+#     free of small / medium / large blocks (small ones: the last freed, an earlier one, one
+#     freed by another thread), realloc() of a stack address, and free() of a __libc_malloc
+#     block must each kill the process with SIGABRT after a stderr line that names
+#     lite-malloc and the pointer (hex).
 #   wrap (static --wrap) and defsym modes: free()/realloc() of a __libc_malloc pointer is
 #     forwarded to glibc (exit 0), while misuse of lite's own blocks still aborts as above.
+# Controls, first: without lite-malloc the same misuse kills the program too (glibc aborts:
+# the cases really are misuse), and the check applied to those runs says no (glibc's
+# message names neither lite-malloc nor the pointer; a program that survives is no abort),
+# so a pass above cannot come from a check that accepts anything.
 set -euo pipefail
 source "$(dirname "$0")/src/common.bash"
 require_libs
@@ -23,23 +28,11 @@ build "$SCRATCH/build.log" "$CC" "${CFLAGS[@]}" "$SRCF" -o "$SCRATCH/bad_wrap" -
     "${WRAP[@]}" "$TOP/liblite-malloc-static.a"
 build "$SCRATCH/build.log" "$CC" "${CFLAGS[@]}" "$SRCF" -o "$SCRATCH/bad_defsym" \
     "${WRAP[@]}" "${DEFSYM[@]}" "$TOP/liblite-malloc-static.a"
-
-# expect_abort LABEL CMD...: SIGABRT, and one stderr line naming lite-malloc and the pointer.
-expect_abort() {
-    local label=$1; shift
-    local out=$SCRATCH/$label.out err=$SCRATCH/$label.err rc=0
-    ( "$@" >"$out" 2>"$err" ) 2>/dev/null || rc=$? # (the subshell keeps bash's "Aborted" quiet)
-    local ptr
-    ptr=$(sed -n 's/^PTR 0x\([0-9a-fA-F]*\)$/\1/p' "$out")
-    [ -n "$ptr" ] || { cat "$out" "$err" >&2; fail "$label: the program printed no pointer (exit $rc)"; }
-    if [ $rc -ne 134 ]; then
-        cat "$out" "$err" >&2
-        fail "$label: expected death by SIGABRT (exit 134), got exit $rc"
-    fi
-    grep -i 'lite-malloc' "$err" | grep -i -- "$ptr" >/dev/null \
-        || { echo "stderr:" >&2; cat "$err" >&2; fail "$label: no stderr line names lite-malloc and 0x$ptr"; }
-    note "$label: aborted: $(grep -i 'lite-malloc' "$err" | head -n 1)"
-}
+build "$SCRATCH/build.log" "$CC" "${CFLAGS[@]}" -c "$SRCF" -o "$SCRATCH/bad_ptr.o"
+build "$SCRATCH/build.log" "$CXX" -std=gnu++17 -O1 -g -pthread -I"$TOP" -c "$SRC/hooks_only.cpp" \
+    -o "$SCRATCH/hooks_only.o"
+build "$SCRATCH/build.log" "$CXX" -pthread "$SCRATCH/bad_ptr.o" "$SCRATCH/hooks_only.o" -o "$SCRATCH/bad_hooks"
+! ldd "$SCRATCH/bad_hooks" | grep lite-malloc >/dev/null || fail "bad_hooks loads a lite-malloc library"
 
 # expect_survive LABEL CMD...: exit 0 and SURVIVED.
 expect_survive() {
@@ -53,20 +46,32 @@ expect_survive() {
     note "$label: forwarded to glibc, program continued"
 }
 
-# the same misuse without lite-malloc is caught by glibc, not by lite-malloc: the check
-# above cannot pass by accident
-rc=0; "$SCRATCH/bad_plain" interior8 >/dev/null 2>"$SCRATCH/plain.err" || rc=$?
-! grep -qi lite-malloc "$SCRATCH/plain.err" || fail "a program without lite-malloc mentions lite-malloc"
+# Controls: without lite-malloc, glibc aborts on these (exit 134 with its own message), and
+# lite_abort says no to those runs; foreign is no misuse for glibc (SURVIVED, exit 0), and
+# lite_abort says no to that too.
+for c in interior8 double stack; do
+    if lite_abort "glibc-$c" "$SCRATCH/bad_plain" "$c"; then
+        cat "$SCRATCH/glibc-$c.err" >&2; fail "control glibc-$c: the check accepts a run without lite-malloc"
+    fi
+    [ "$RC" = 134 ] || { cat "$SCRATCH/glibc-$c.err" >&2; fail "control glibc-$c: glibc did not abort (exit $RC): not a misuse?"; }
+    note "control glibc-$c: glibc aborts ($(head -n 1 "$SCRATCH/glibc-$c.err")); the check says no: $WHY"
+done
+if lite_abort glibc-foreign "$SCRATCH/bad_plain" foreign || [ "$RC" != 0 ] \
+    || ! grep -q '^SURVIVED$' "$SCRATCH/glibc-foreign.out"; then
+    fail "control glibc-foreign: exit $RC; want a run that survives, which the check rejects"
+fi
+note "control glibc-foreign: survives; the check says no: $WHY"
 
-CASES=(stack interior1 interior8 double double_later double_many double_remote double_med double_big
-       realloc_stack foreign)
+CASES=(stack interior1 interior8 double double8 double_later double_many double_remote double_med
+       double_big realloc_stack foreign)
 for c in "${CASES[@]}"; do
     expect_abort "shared-$c" "$SCRATCH/bad_shared" "$c"
+    expect_abort "hooks-$c" "$SCRATCH/bad_hooks" "$c"
     expect_abort "preload-$c" env LD_PRELOAD="$TOP/liblite-malloc-shared.so" "$SCRATCH/bad_plain" "$c"
 done
 for mode in wrap defsym; do
     expect_survive "$mode-foreign" "$SCRATCH/bad_$mode" foreign
-    for c in interior1 interior8 double double_later double_many double_remote double_med double_big; do
+    for c in interior1 interior8 double double8 double_later double_many double_remote double_med double_big; do
         expect_abort "$mode-$c" "$SCRATCH/bad_$mode" "$c"
     done
 done

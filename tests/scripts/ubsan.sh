@@ -29,7 +29,7 @@ source "$(dirname "$0")/src/common.bash"
 UCXX=${UBSAN_CXX:-$CXX}
 UCC=${UBSAN_CC:-$CC}
 UB=(-fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
-TESTS=(api align_sweep large_reuse libc_internal cxx_new stress_patterns thp_nohugepage
+TESTS=(api align_sweep large_reuse large_realloc large_merge libc_internal cxx_new stress_patterns thp_nohugepage
        oom oom_cxx stats_report)
 [ "${UBSAN_ALL:-0}" = 1 ] && TESTS+=(threads_random producer_consumer)
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=67"

@@ -3,8 +3,10 @@
 # Proves: the program's own allocations, libc.a-internal ones (strdup, getline, asprintf,
 # fopen, open_memstream, realpath, opendir), pthreads, forked children, and (C++) new/delete,
 # containers, std::thread and exception objects are all lite-malloc blocks (lite_owns() == 1);
-# lite_stats().bytes_in_use follows them; a __libc_malloc pointer given to free/realloc is
-# forwarded to glibc.
+# lite_stats().bytes_in_use follows them; mallinfo2() and malloc_stats() are lite-malloc's
+# (wrapped); a __libc_malloc pointer given to free/realloc is forwarded to glibc (free gives
+# glibc the block back, realloc returns glibc's block) and malloc_usable_size() of it is
+# glibc's size.
 set -euo pipefail
 source "$(dirname "$0")/src/common.bash"
 require_libs

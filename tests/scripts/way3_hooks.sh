@@ -4,7 +4,8 @@
 # translation units (hooks_main.cpp, own_checks_cxx.cpp, own_checks.c); all of them allocate.
 # Proves: blocks from every TU, libc.so-internal blocks (strdup, getline, fopen, asprintf,
 # open_memstream, realpath, opendir), pthreads, std::thread, forked children, exception objects
-# are lite-malloc blocks (lite_owns() == 1), and lite_stats() follows them.
+# are lite-malloc blocks (lite_owns() == 1), lite_stats() follows them, and mallinfo2() and
+# malloc_stats() are lite-malloc's.
 set -euo pipefail
 source "$(dirname "$0")/src/common.bash"
 [ -e "$TOP/lite-hooks.h" ] || fail "$TOP/lite-hooks.h is missing"

@@ -23,6 +23,12 @@
  *   -C N  / SOAK_CORRUPT_AFTER      test flag (positive control): after worker 0 has made N
  *                                   allocator calls, flip one byte of one of its live blocks;
  *                                   the run must then fail with a corruption report
+ *   -F F  / SOAK_RSS_FACTOR         RSS verdict: second-half max <= F * first-half max + S (1.15)
+ *   -S S  / SOAK_RSS_SLACK_MB       (see judge_rss)                                   (16)
+ *   -L R  / SOAK_LEAK_MB_PER_S      test flag (positive control of the RSS verdict): the main
+ *                                   thread leaks R MiB per second (malloc'ed, written, never
+ *                                   freed) from the end of the warm-up on; the RSS verdict
+ *                                   must then fail
  *
  * Workload.  T workers each own a table of block slots (header-less: the pointer, size, seed,
  * required alignment and provenance live in the slot, not in the block).  Each step picks at
@@ -107,6 +113,8 @@ static long cfg_churn_ms = 20;
 static uint64_t cfg_seed;
 static const char *cfg_expect;
 static uint64_t cfg_corrupt_after;  /* 0: off */
+static double cfg_rss_factor = 1.15, cfg_rss_slack_mb = 16;
+static double cfg_leak_mb_per_s;     /* 0: off */
 
 /* ---- block metadata ----------------------------------------------------------------- */
 enum fn { F_MALLOC, F_CALLOC, F_REALLOC_NULL, F_POSIX_MEMALIGN, F_ALIGNED_ALLOC, F_REALLOC };
@@ -836,7 +844,9 @@ static size_t g_nsamples, g_cap_samples;
  * slot table fills to its budget, every size class and large size has been seen and the
  * allocator's caches have reached their working size.  The 1-second RSS samples after W are
  * split into a first half A = [W, mid) and a second half B = [mid, end].  The run passes when
- *     max(B) <= 1.15 * max(A) + 16 MiB.
+ *     max(B) <= 1.15 * max(A) + 16 MiB
+ * (1.15 and 16 are the defaults of SOAK_RSS_FACTOR and SOAK_RSS_SLACK_MB; a short run uses
+ * tighter ones, see tests/scripts/soak_short.sh).
  * Since the harness's live set is bounded (and saturated) from early on, a leak or fragmentation
  * that grows without bound raises the later maxima above the earlier ones, while a healthy
  * allocator's RSS just fluctuates around a plateau.  Comparing maxima (not means) makes the rule
@@ -863,17 +873,18 @@ static int judge_rss(double duration, char *why, size_t whylen)
     }
     double n = (double)(nA + nB);
     double slope = n >= 2 && n * sxx - sx * sx > 0 ? (n * sxy - sx * sy) / (n * sxx - sx * sx) : 0;
-    double limit = 1.15 * maxA + 16;
+    double limit = cfg_rss_factor * maxA + cfg_rss_slack_mb;
     printf("soak: RSS after warm-up %.0fs: first half [%.0fs,%.0fs) %zu samples max %.1f MiB (min %.1f); "
-           "second half [%.0fs,%.0fs] %zu samples max %.1f MiB; limit 1.15*%.1f+16 = %.1f MiB; slope %+.2f MiB/min\n",
-           W, W, mid, nA, maxA, nA ? minA : 0.0, mid, duration, nB, maxB, maxA, limit, slope * 60);
+           "second half [%.0fs,%.0fs] %zu samples max %.1f MiB; limit %.2f*%.1f+%.0f = %.1f MiB; slope %+.2f MiB/min\n",
+           W, W, mid, nA, maxA, nA ? minA : 0.0, mid, duration, nB, maxB, cfg_rss_factor, maxA,
+           cfg_rss_slack_mb, limit, slope * 60);
     if (nA < 2 || nB < 2) {
         snprintf(why, whylen, "run too short to judge RSS: %zu and %zu samples after a %.0fs warm-up", nA, nB, W);
         return 0;
     }
     if (maxB > limit) {
-        snprintf(why, whylen, "RSS grew after warm-up: second-half max %.1f MiB > %.1f MiB = 1.15 * first-half max %.1f + 16",
-                 maxB, limit, maxA);
+        snprintf(why, whylen, "RSS grew after warm-up: second-half max %.1f MiB > %.1f MiB = %.2f * first-half max %.1f + %.0f",
+                 maxB, limit, cfg_rss_factor, maxA, cfg_rss_slack_mb);
         return 0;
     }
     return 1;
@@ -901,9 +912,21 @@ static double arg_num(const char *opt, const char *s)
 static void usage(void)
 {
     fprintf(stderr, "usage: soak [-t threads] [-i interval_s] [-m max_live_mib] [-w warmup_s] [-l worker_life_s]\n"
-                    "            [-c churn_pause_ms] [-s seed] [-e lite|system] [-C corrupt_after_calls] [SECONDS]\n"
+                    "            [-c churn_pause_ms] [-s seed] [-e lite|system] [-C corrupt_after_calls]\n"
+                    "            [-F rss_factor] [-S rss_slack_mib] [-L leak_mib_per_s] [SECONDS]\n"
                     "(see the comment at the top of tests/soak/soak.c; SOAK_* environment variables set the defaults)\n");
     exit(2);
+}
+
+/* Test flag -L: memory allocated, written and never freed (the pointers are dropped on
+ * purpose), 64 KiB at a time. */
+static void leak_some(double bytes)
+{
+    for (double done = 0; done < bytes; done += 64 << 10) {
+        char *p = malloc(64 << 10);
+        if (!p) fail_now("leak", "soak: test flag: malloc of a leaked block failed\n");
+        for (size_t off = 0; off < (64 << 10); off += 4096) p[off] = 1;
+    }
 }
 
 static int join_within(pthread_t th, double secs)
@@ -928,8 +951,11 @@ int main(int argc, char **argv)
     cfg_seed = (uint64_t)env_num("SOAK_SEED", 0);
     cfg_corrupt_after = (uint64_t)env_num("SOAK_CORRUPT_AFTER", 0);
     cfg_expect = getenv("SOAK_EXPECT_ALLOC");
+    cfg_rss_factor = env_num("SOAK_RSS_FACTOR", cfg_rss_factor);
+    cfg_rss_slack_mb = env_num("SOAK_RSS_SLACK_MB", cfg_rss_slack_mb);
+    cfg_leak_mb_per_s = env_num("SOAK_LEAK_MB_PER_S", 0);
     int opt;
-    while ((opt = getopt(argc, argv, "t:i:m:w:l:c:s:e:C:h")) != -1) {
+    while ((opt = getopt(argc, argv, "t:i:m:w:l:c:s:e:C:F:S:L:h")) != -1) {
         char o[2] = {(char)opt, 0};
         switch (opt) {
         case 't': cfg_threads = (int)arg_num(o, optarg); break;
@@ -941,13 +967,17 @@ int main(int argc, char **argv)
         case 's': cfg_seed = (uint64_t)arg_num(o, optarg); break;
         case 'e': cfg_expect = optarg; break;
         case 'C': cfg_corrupt_after = (uint64_t)arg_num(o, optarg); break;
+        case 'F': cfg_rss_factor = arg_num(o, optarg); break;
+        case 'S': cfg_rss_slack_mb = arg_num(o, optarg); break;
+        case 'L': cfg_leak_mb_per_s = arg_num(o, optarg); break;
         default: usage();
         }
     }
     if (optind < argc) cfg_seconds = arg_num("SECONDS", argv[optind++]);
     if (optind < argc) usage();
     if (cfg_seconds <= 0 || cfg_threads < 1 || cfg_threads > 1000 || cfg_interval <= 0 ||
-        cfg_max_live < 16 * MiB || (cfg_worker_life > 0 && cfg_worker_life < 1))
+        cfg_max_live < 16 * MiB || (cfg_worker_life > 0 && cfg_worker_life < 1) || cfg_rss_factor < 1 ||
+        cfg_rss_slack_mb < 0 || cfg_leak_mb_per_s < 0)
         usage();
     if (!cfg_seed) cfg_seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid();
     atomic_store(&g_corrupt_armed, cfg_corrupt_after ? 1 : 0);
@@ -1003,6 +1033,8 @@ int main(int argc, char **argv)
            cfg_seconds, cfg_threads, nslots, mib((double)wbudget), cfg_worker_life, XN, mib((double)g_x_budget),
            cfg_churn_ms >= 0 ? "on" : "off", mib((double)cfg_max_live), cfg_interval, warm,
            (unsigned long long)cfg_seed, cfg_corrupt_after ? " [corruption test flag set]" : "");
+    if (cfg_leak_mb_per_s > 0)
+        printf("soak: test flag: leaking %.1f MiB per second after the warm-up\n", cfg_leak_mb_per_s);
     printf("soak: RSS at start %.1f MiB\n", rss_kib() / 1024.0);
 
     g_t0 = now_s();
@@ -1042,6 +1074,7 @@ int main(int argc, char **argv)
         if (t >= next_sample || finished) {
             if (g_nsamples < g_cap_samples) g_samples[g_nsamples++] = (struct sample){t, rss_kib() / 1024.0};
             next_sample += 1;
+            if (cfg_leak_mb_per_s > 0 && !finished && t >= warm) leak_some(cfg_leak_mb_per_s * MiB);
         }
         if (t >= next_report || (finished && t - last_report_t > 0.5)) {
             uint64_t ops = total_ops();

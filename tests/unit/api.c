@@ -504,19 +504,33 @@ static void test_trim(void)
     for (int i = 0; i < N; i++)
         CHECK(((unsigned char *)ptrs[i])[999] == 1, "block %d damaged by malloc_trim", i);
     for (int i = 0; i < N; i += 2) free(ptrs[i]);
+    /* 10000 blocks freed, among them 1429 medium spans of 30000 bytes: their pages are kept
+     * (cached) until a trim gives them back, which it says by returning 1 */
+    struct lite_malloc_stats before = get_stats();
     r = malloc_trim(0);
-    CHECK(r == 0 || r == 1, "malloc_trim(0) returned %d", r);
+    struct lite_malloc_stats after = get_stats();
+    note("malloc_trim(0) with half the blocks freed: returned %d, cached %zu -> %zu, released %zu -> %zu",
+         r, before.bytes_cached, after.bytes_cached, before.bytes_released, after.bytes_released);
+    CHECK(before.bytes_cached >= 1429 * 28 * KiB, "only %zu bytes cached after freeing 1429 medium "
+          "blocks of 30000 bytes", before.bytes_cached);
+    CHECK(r == 1, "malloc_trim(0) returned %d with %zu bytes cached", r, before.bytes_cached);
+    CHECK(after.bytes_cached == 0, "%zu bytes still cached after malloc_trim(0)", after.bytes_cached);
+    CHECK(after.bytes_released >= before.bytes_released + before.bytes_cached,
+          "bytes_released %zu -> %zu: the %zu cached bytes were not given back", before.bytes_released,
+          after.bytes_released, before.bytes_cached);
+    /* nothing is left to give back */
     r = malloc_trim(1 << 20);
-    CHECK(r == 0 || r == 1, "malloc_trim(1M) returned %d", r);
+    CHECK(r == 0, "malloc_trim(1M) right after malloc_trim(0) returned %d", r);
     r = lite_trim(0);
-    CHECK(r == 0 || r == 1, "lite_trim(0) returned %d", r);
+    CHECK(r == 0, "lite_trim(0) right after malloc_trim(0) returned %d", r);
     for (int i = 1; i < N; i += 2) {
         CHECK(((unsigned char *)ptrs[i])[0] == 1 && ((unsigned char *)ptrs[i])[999] == 1,
               "block %d damaged by trim", i);
         free(ptrs[i]);
     }
-    r = malloc_trim(0);
-    CHECK(r == 0 || r == 1, "malloc_trim(0) returned %d", r);
+    r = lite_trim(0);
+    CHECK(r == 1 && get_stats().bytes_cached == 0, "lite_trim(0) returned %d after the other half "
+          "was freed; %zu bytes still cached", r, get_stats().bytes_cached);
     /* the heap works after trimming */
     for (int i = 0; i < N; i++) {
         ptrs[i] = malloc(i % 7 == 0 ? 30000 : 1000);

@@ -4,6 +4,11 @@
  * CHECK(cond, fmt, ...)  on failure prints "FAIL: file:line: cond: message" to stderr and
  *                        exits with status 1 (via _exit, so a broken heap cannot hang exit()).
  * FAILF(fmt, ...)        unconditional failure with a message.
+ * SKIPF(fmt, ...)        the test cannot check what it is for on this machine: prints
+ *                        "SKIP: message" and exits with 77, which tests/run.sh counts as a skip.
+ * expect_lite(p, what)   fails unless lite_owns(p): the block p came from lite-malloc.  Every
+ *                        test calls it on blocks it got from malloc & co., so that none can pass
+ *                        with a library whose malloc is still the C library's.
  * A constructor installs handlers that turn a fatal signal (SIGSEGV, SIGBUS, SIGABRT,
  * SIGFPE, SIGILL) or the watchdog alarm (SIGALRM, see watchdog()) into a "FAIL:" line.
  * fill_pattern/check_pattern write and verify a byte pattern determined by a seed, so
@@ -27,6 +32,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include "lite-malloc.h"
 
@@ -38,6 +44,15 @@
     } while (0)
 
 #define FAILF(...) check_fail_(__FILE__, __LINE__, "", __VA_ARGS__)
+#define SKIPF(...) check_skip_(__VA_ARGS__)
+/* (through uintptr_t: gcc 12 warns of passing a pointer to uninitialised memory otherwise) */
+#define expect_lite(p, what)                                                           \
+    do {                                                                               \
+        if (lite_owns((const void *)(uintptr_t)(p)) != 1)                              \
+            check_fail_(__FILE__, __LINE__, "lite_owns(" #p ")",                       \
+                        "%s %p is not a lite-malloc block (is malloc lite-malloc's?)", \
+                        (what), (const void *)(p));                                    \
+    } while (0)
 
 /* Message formatting into a stack buffer and a single write(2): no allocation, no stdio
  * locks, so it works even when the heap is broken or from a forked child. */
@@ -58,6 +73,22 @@ check_fail_(const char *file, int line, const char *cond, const char *fmt, ...)
     ssize_t w = write(2, buf, (size_t)n);
     (void)w;
     _exit(1);
+}
+
+__attribute__((noreturn, format(printf, 1, 2), unused)) static void check_skip_(const char *fmt, ...)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "SKIP: ");
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (m > 0) n += m;
+    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    ssize_t w = write(1, buf, (size_t)n);
+    (void)w;
+    _exit(77);
 }
 
 /* Informational output that does not depend on stdio buffering (a child that _exit()s
@@ -262,6 +293,14 @@ static inline size_t meminfo_bytes(const char *field)
     return (size_t)kb * 1024;
 }
 
+/* Minor page faults of this process so far (pages touched for the first time). */
+static inline long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 static inline struct lite_malloc_stats get_stats(void)
 {
     struct lite_malloc_stats st;
@@ -269,6 +308,19 @@ static inline struct lite_malloc_stats get_stats(void)
     lite_stats(&st);
     return st;
 }
+
+/* 1 when built with ThreadSanitizer (tests/scripts/tsan_units.sh), whose shadow memory and
+ * per-thread state make the process's RSS say little about the allocator's. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

@@ -8,7 +8,11 @@
  *  - the new-handler installed with std::set_new_handler is called in a loop before
  *    bad_alloc is thrown (counted; it uninstalls itself), also for the aligned and nothrow
  *    forms; a handler that throws bad_alloc makes the nothrow forms return nullptr;
- *  - standard containers allocate through lite-malloc.
+ *  - standard containers allocate through lite-malloc;
+ *  - every form of operator new and delete the program calls is lite-malloc's own definition
+ *    (looked up the way the program binds it, dlsym(RTLD_DEFAULT), and named by dladdr):
+ *    libstdc++'s operator new also ends in malloc, so without this an unreplaced operator new
+ *    would pass every other check here.
  */
 #include "check.h"
 
@@ -19,6 +23,7 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include <dlfcn.h>
 #include <sys/wait.h>
 
 static volatile size_t g_huge = SIZE_MAX / 2; /* volatile: hide the size from the compiler */
@@ -327,9 +332,32 @@ static void test_containers()
     CHECK(is_aligned(up.get(), 4096), "unique_ptr<A4K[]> misaligned");
 }
 
+static void test_binding()
+{
+    static const char *const forms[] = {
+        "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
+        "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
+        "_ZnamSt11align_val_tRKSt9nothrow_t", "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm",
+        "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t", "_ZdlPvSt11align_val_t",
+        "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
+        "_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+    };
+    for (const char *sym : forms) {
+        void *fn = dlsym(RTLD_DEFAULT, sym);
+        CHECK(fn != nullptr, "%s: no definition found", sym);
+        Dl_info info;
+        CHECK(dladdr(fn, &info) && info.dli_fname, "%s: dladdr does not know %p", sym, fn);
+        CHECK(strstr(info.dli_fname, "liblite-malloc-shared.so") != nullptr,
+              "%s (operator new/delete) resolves to %s, not to liblite-malloc-shared.so", sym,
+              info.dli_fname);
+    }
+}
+
 int main()
 {
     watchdog(200);
+    test_binding();
+    note("operator new/delete are lite-malloc's");
     test_basic_forms();
     note("basic forms ok");
     test_aligned_forms();

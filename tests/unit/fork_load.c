@@ -4,7 +4,9 @@
  * into a failure:
  *  - verifies and frees blocks the parent's main thread allocated before the fork,
  *  - verifies and frees blocks published by the parent's worker threads (whose heaps belong
- *    to threads that do not exist in the child),
+ *    to threads that do not exist in the child): the parent forks only once at least 64 of
+ *    them are published (slots only ever fill in the parent), and each child must take and
+ *    free at least that many, each still a lite-malloc block,
  *  - allocates and frees blocks of every size class, from its main thread and from a new
  *    thread it creates (which also frees blocks of the child's main thread),
  *  - forks a grandchild that allocates too,
@@ -17,7 +19,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-enum { NWORKERS = 4, NFORKS = 20, SHARED = 512, PRE = 2000 };
+enum { NWORKERS = 4, NFORKS = 20, SHARED = 512, PRE = 2000, MIN_PUBLISHED = 64 };
 
 static _Atomic(char *) shared_slots[SHARED];
 static atomic_int stop;
@@ -116,10 +118,13 @@ static void child(int k)
     for (int i = 0; i < SHARED; i++) {
         char *p = atomic_exchange(&shared_slots[i], NULL);
         if (p) {
+            expect_lite(p, "worker's block in the child");
             verify_free(p, "child: worker's block");
             taken++;
         }
     }
+    CHECK(taken >= MIN_PUBLISHED, "child %d took only %d of the workers' blocks (at least %d were "
+          "published before the fork)", k, taken, MIN_PUBLISHED);
     /* allocate/free all size classes */
     static char *blocks[3000];
     for (int round = 0; round < 3; round++) {
@@ -147,7 +152,6 @@ static void child(int k)
     CHECK(waitpid(g, &st, 0) == g, "waitpid(grandchild)");
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "grandchild of child %d failed: status %#x", k, st);
     for (int i = 1; i < PRE; i += 2) verify_free(pre[i], "child: pre-fork block");
-    (void)taken;
     _exit(0);
 }
 
@@ -161,6 +165,16 @@ int main(void)
     for (uintptr_t i = 0; i < NWORKERS; i++)
         CHECK(pthread_create(&th[i], NULL, worker, (void *)i) == 0, "pthread_create");
 
+    /* the workers publish blocks from their first operations on: wait for enough of them
+     * (slots never empty again in the parent, so this holds for every fork) */
+    for (int waited = 0;; waited++) {
+        int published = 0;
+        for (int i = 0; i < SHARED; i++) published += atomic_load(&shared_slots[i]) != NULL;
+        if (published >= MIN_PUBLISHED) break;
+        CHECK(waited < 10000, "after 10 s only %d blocks published by the workers", published);
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
+    }
     pid_t kids[NFORKS];
     for (int k = 0; k < NFORKS; k++) {
         struct timespec ts = {0, (long)(rnd_below(&rng, 20) + 1) * 1000000L};

@@ -3,8 +3,12 @@
  * (vm.max_map_count is 65530).  Holds ~10 GiB in small blocks (4000 and 8000 bytes, touched
  * lightly: an index word at the start and a byte at the end) plus 512 MiB in medium blocks
  * (60 KiB), then counts the lines of /proc/self/maps: fewer than 100 more than at the start.
- * bytes_in_use must cover what is live.  On a machine with less memory the amount is scaled
- * down to what MemAvailable allows (said on stdout); the assertions stay the same.
+ * bytes_in_use must cover what is live.  After everything is freed, malloc_trim(0) gives
+ * the pages back (returns 1; RSS back within 16 MiB of the start plus the test's own tables).
+ * The full run takes about 7 GiB of RSS (every small block's first word is written when it
+ * is threaded on a free list).  On a machine with less memory available it runs scaled down
+ * to what MemAvailable allows, with the same assertions, and then reports SKIP (exit 77:
+ * tests/run.sh counts it) since the 10 GiB claim itself was not checked.
  */
 #include "check.h"
 
@@ -34,14 +38,17 @@ int main(void)
     watchdog(280);
     size_t small_target = TARGET_SMALL, medium_target = TARGET_MEDIUM;
     size_t avail = meminfo_bytes("MemAvailable:");
-    size_t need = small_target + medium_target + 2 * GiB;
+    size_t need = 8 * GiB + GiB / 2; /* RSS of the full run (7 GiB seen) and a margin */
+    int scaled = 0;
     if (avail && avail < need) {
-        double f = avail > 3 * GiB ? (double)(avail - 2 * GiB) / (double)(need - 2 * GiB) : 0.1;
+        double f = avail > 2 * GiB ? (double)(avail - GiB) / (double)need : 0.1;
         small_target = (size_t)((double)small_target * f);
         medium_target = (size_t)((double)medium_target * f);
-        note("mapcount: only %zu MiB available: scaled down to %zu MiB small + %zu MiB medium",
-             avail / MiB, small_target / MiB, medium_target / MiB);
+        scaled = 1;
+        note("mapcount: only %zu MiB available (%zu needed): scaled down to %zu MiB small + %zu MiB "
+             "medium", avail / MiB, need / MiB, small_target / MiB, medium_target / MiB);
     }
+    size_t rss_start = rss_bytes();
 
     void *warm = malloc(100);
     free(warm);
@@ -63,6 +70,7 @@ int main(void)
         size_t n = ns % 2 ? 8000 : 4000;
         char *p = malloc(n);
         CHECK(p != NULL, "malloc(%zu) failed after %zu bytes", n, bytes);
+        if (ns < 2) expect_lite(p, "small block");
         if (ns % 4 == 0) touch(p, n, ns);
         small[ns++] = p;
         bytes += n;
@@ -75,6 +83,7 @@ int main(void)
     while (medbytes < medium_target && nm < nmed_max) {
         char *p = malloc(60 * KiB);
         CHECK(p != NULL, "malloc(60 KiB) failed");
+        if (nm == 0) expect_lite(p, "medium block");
         touch(p, 60 * KiB, nm);
         med[nm++] = p;
         medbytes += 60 * KiB;
@@ -101,15 +110,26 @@ int main(void)
         free(med[i]);
     }
     int t = malloc_trim(0);
-    CHECK(t == 0 || t == 1, "malloc_trim returned %d", t);
     long maps2 = count_maps();
     struct lite_malloc_stats s2 = get_stats();
-    note("after free + trim: maps %ld, RSS %zu MiB, in_use %zu, mapped %zu MiB, released %zu MiB",
-         maps2, rss_bytes() / MiB, s2.bytes_in_use, s2.bytes_mapped / MiB, s2.bytes_released / MiB);
+    size_t rss2 = rss_bytes(), tables = (nsmall_max + nmed_max) * sizeof(char *);
+    note("after free + trim (returned %d): maps %ld, RSS %zu MiB (%zu MiB at the start, %zu MiB of "
+         "pointer tables), in_use %zu, cached %zu, mapped %zu MiB, released %zu MiB", t, maps2,
+         rss2 / MiB, rss_start / MiB, tables / MiB, s2.bytes_in_use, s2.bytes_cached,
+         s2.bytes_mapped / MiB, s2.bytes_released / MiB);
+    CHECK(t == 1, "malloc_trim(0) returned %d after %zu MiB were freed: nothing to give back?", t,
+          (bytes + medbytes) / MiB);
+    CHECK(s2.bytes_cached == 0, "%zu bytes cached after malloc_trim(0)", s2.bytes_cached);
+    CHECK(rss2 <= rss_start + tables + 16 * MiB, "RSS %zu MiB after freeing everything and "
+          "malloc_trim(0): more than 16 MiB above the start (%zu MiB) and the %zu MiB of tables",
+          rss2 / MiB, rss_start / MiB, tables / MiB);
     CHECK(maps2 - maps0 - maps_tables < MAX_NEW_MAPS, "/proc/self/maps grew by %ld lines after freeing",
           maps2 - maps0 - maps_tables);
     CHECK(s2.bytes_in_use <= s0.bytes_in_use + MiB, "bytes_in_use %zu after freeing everything",
           s2.bytes_in_use);
+    if (scaled)
+        SKIPF("the 10 GiB claim needs %zu MiB of memory and %zu MiB are available: checked (and "
+              "passed) on %zu MiB only", need / MiB, avail / MiB, (bytes + medbytes) / MiB);
     note("mapcount: all checks passed");
     return 0;
 }

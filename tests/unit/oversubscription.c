@@ -4,7 +4,9 @@
  * swapping blocks through a shared table with atomic exchanges so that a large share of
  * frees are cross-thread frees while threads are preempted at arbitrary points.
  * Every block describes itself (usable size and seed in its first 16 bytes), so any
- * thread can verify a block it receives.
+ * thread can verify a block it receives.  Every block must be lite-malloc's, every thread
+ * must have been seen by lite-malloc (threads_seen), and once everything is freed
+ * bytes_in_use must be back near its start value.
  */
 #include "check.h"
 
@@ -25,6 +27,7 @@ static char *make_block(uint64_t *rng, uint64_t seed)
                       : 8 * KiB + (size_t)rnd_below(rng, 100 * KiB);
     char *p = (r & 1) ? malloc(n) : calloc(1, n);
     CHECK(p != NULL, "malloc(%zu)", n);
+    expect_lite(p, (r & 1) ? "malloc block" : "calloc block");
     CHECK(is_aligned(p, 16), "block of %zu bytes at %p not 16-aligned", n, (void *)p);
     uint64_t u = malloc_usable_size(p);
     CHECK(u >= n, "usable %zu < %zu", (size_t)u, n);
@@ -114,7 +117,12 @@ int main(void)
          left, s0.bytes_in_use, s1.bytes_in_use, s1.bytes_mapped / MiB, s1.threads);
     CHECK(atomic_load(&cross_frees) > NTHREADS * 100L, "too few cross-thread frees (%ld): test broken",
           atomic_load(&cross_frees));
-    CHECK(s1.bytes_in_use <= s0.bytes_in_use + 4 * MiB,
+    CHECK(s1.threads_seen >= s0.threads_seen + NTHREADS, "threads_seen %zu -> %zu: lite-malloc did "
+          "not serve the %d threads", s0.threads_seen, s1.threads_seen, NTHREADS);
+    /* What stays counted is the C library's own (47 KiB seen: glibc keeps per-thread data
+     * of its cached thread stacks); a block lost in a remote list or a dead heap would be
+     * far more over 5 million operations. */
+    CHECK(s1.bytes_in_use <= s0.bytes_in_use + 256 * KiB,
           "bytes_in_use %zu after everything was freed (start %zu)", s1.bytes_in_use, s0.bytes_in_use);
     CHECK(s1.bytes_mapped >= s1.bytes_in_use, "bytes_mapped < bytes_in_use");
     note("oversubscription: all checks passed");

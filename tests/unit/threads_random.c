@@ -3,7 +3,9 @@
  * allocations (sizes skewed small, some medium and a few large) over private slot tables,
  * with a per-block pattern that is verified before every realloc and free, and blocks handed
  * between threads through a shared exchange table (so blocks are freed and realloc'ed by
- * threads other than the one that allocated them).
+ * threads other than the one that allocated them).  Every block must be lite-malloc's, each
+ * thread must have been seen by it, and bytes_in_use must come back to its start value (give
+ * or take what the C library keeps per thread) once everything is freed.
  */
 #include "check.h"
 
@@ -33,6 +35,7 @@ static size_t pick_size(uint64_t *rng)
 static void new_block(struct slot *s, size_t req, char *p, uint64_t seed, const char *how)
 {
     CHECK(p != NULL, "%s(%zu) returned NULL", how, req);
+    expect_lite(p, how);
     CHECK(is_aligned(p, required_align(req)), "%s(%zu) = %p misaligned", how, req, (void *)p);
     size_t u = malloc_usable_size(p);
     CHECK(u >= req, "%s(%zu): usable size %zu", how, req, u);
@@ -146,6 +149,12 @@ int main(void)
     note("threads_random: %d threads x %d ops; %zu blocks left in the exchange table; "
          "in_use %zu -> %zu, mapped %zu", NTHREADS, OPS, left, s0.bytes_in_use, s1.bytes_in_use,
          s1.bytes_mapped);
+    CHECK(s1.threads_seen >= s0.threads_seen + NTHREADS, "threads_seen %zu -> %zu: lite-malloc did "
+          "not serve the %d threads", s0.threads_seen, s1.threads_seen, NTHREADS);
+    /* 1.2 KiB seen: the C library's per-thread data of the exited threads (a few hundred
+     * bytes each); blocks stranded in remote lists would show as far more. */
+    CHECK(s1.bytes_in_use <= s0.bytes_in_use + 64 * KiB, "bytes_in_use %zu after everything was "
+          "freed (start %zu)", s1.bytes_in_use, s0.bytes_in_use);
     CHECK(s1.bytes_mapped >= s1.bytes_in_use, "bytes_mapped < bytes_in_use");
     note("threads_random: all checks passed");
     return 0;

@@ -1,13 +1,25 @@
 /*
- * Memory comes back.
- *   default run: 4 threads allocate 4 GiB of small blocks (64 B .. 1 KiB) between them,
- *     then free them all, half their own and half another thread's (remote frees), and
- *     exit.  RSS must then be under the retain bound (64 MiB) + 64 MiB without any trim
- *     call, and under 64 MiB after malloc_trim(0).
- *   It then re-runs itself (512 MiB scenario) with LITE_MALLOC_RETAIN_MB=0, where RSS
- *   must drop under 64 MiB with no trim call, and with LITE_MALLOC_RETAIN_MB=-1 ("keep
- *   everything"), where RSS must stay above 400 MiB until malloc_trim(0), then drop.
- * The environment variables are read by the library at start-up, hence the re-exec.
+ * Memory comes back, and the retain limit (LITE_MALLOC_RETAIN_MB) is what the README says.
+ * In each mode 4 threads allocate small blocks (64 B .. 1 KiB) and free them all, half their
+ * own and half another thread's (remote frees), and exit; then the main thread measures RSS
+ * (above what it was before the threads ran) and lite_stats().bytes_cached.
+ *   main (no variable: the default limit, 64 MiB): 4 GiB; the free pages kept must be the
+ *     limit's worth: cached 60..64 MiB, RSS at most 64 + 8 MiB above the start (62 seen);
+ *     malloc_trim(0) then gives back everything: cached 0, RSS within 4 MiB of the start
+ *     (under 1 MiB seen).
+ *   The main mode re-runs this program (the variables are read at start-up), 512 MiB each:
+ *   retain0   LITE_MALLOC_RETAIN_MB=0: nothing kept: cached 0, RSS within 8 MiB of the start
+ *             with no trim call (about 1 MiB seen; ignoring the variable leaves 62 MiB);
+ *   retain16  LITE_MALLOC_RETAIN_MB=16: cached 12..16 MiB, RSS at most 16 + 8 MiB above;
+ *   keepall   LITE_MALLOC_RETAIN_MB=-1: everything kept: cached and RSS at least 500 MiB,
+ *             until malloc_trim(0) gives it back (RSS within 4 MiB of the start);
+ *   late      no variable at start-up, LITE_MALLOC_RETAIN_MB=0 set with setenv() in main:
+ *             read once at start-up, so the default still holds (cached 60..64 MiB);
+ *   startup   LITE_MALLOC_RETAIN_MB=16 and LITE_MALLOC_STATS=1 at start-up: when main starts,
+ *             lite-malloc has served exactly what it serves without the variables (mode bare,
+ *             run first: in a C program, nothing at all: no heap, no superblock), so the
+ *             variables were read without allocating; and yet the limit is in force (cached
+ *             12..16 MiB).
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -17,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include "check.h"
 
@@ -26,19 +39,20 @@ static void **blocks[THREADS];
 static size_t counts[THREADS];
 static pthread_barrier_t barrier;
 
-static long rss_mib(void) { return (long)(rss_bytes() >> 20); }
-
 static void *worker(void *arg) {
     int id = (int)(intptr_t)arg;
     uint64_t x = 0x9e3779b97f4a7c15ull * (id + 1);
     size_t cap = per_thread / 64 + 1, n = 0, total = 0;
-    void **v = malloc(cap * sizeof *v);
-    CHECK(v != NULL, "%s", "");
+    /* The table comes from mmap: it is not part of the heap measured (a large block, it
+     * would be kept in the large-mapping cache, which has its own limit). */
+    void **v = mmap(NULL, cap * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(v != MAP_FAILED, "mmap of the table of %zu pointers", cap);
     while (total < per_thread && n < cap) {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
         size_t size = 64 + (x >> 40) % 961;
         char *p = malloc(size);
-        CHECK(p != NULL, "%s", "");
+        CHECK(p != NULL, "malloc(%zu) after %zu bytes", size, total);
+        if (n == 0) expect_lite(p, "malloc block");
         p[0] = (char)id; p[size - 1] = (char)id;
         v[n++] = p;
         total += size;
@@ -49,65 +63,141 @@ static void *worker(void *arg) {
     /* even slots of our own blocks, odd slots of the next thread's */
     void **other = blocks[(id + 1) % THREADS];
     size_t on = counts[(id + 1) % THREADS];
-    for (size_t i = 0; i < n; i += 2) { CHECK(((char *)v[i])[0] == (char)id, "block %zu of thread %d corrupted", i, id); free(v[i]); }
+    for (size_t i = 0; i < n; i += 2) {
+        CHECK(((char *)v[i])[0] == (char)id, "block %zu of thread %d corrupted", i, id);
+        free(v[i]);
+    }
     for (size_t i = 1; i < on; i += 2) free(other[i]);
     pthread_barrier_wait(&barrier);
-    free(v);
+    munmap(v, cap * sizeof *v);
     return NULL;
 }
 
-static void scenario(size_t total) {
+/* Allocate and free `total` bytes over the threads; returns the RSS growth in MiB (what the
+ * process holds now above what it held before) and the bytes cached. */
+struct after { long rss_mib; size_t cached_mib; };
+static long rss0_kib;
+static struct after scenario(size_t total) {
+    rss0_kib = (long)(rss_bytes() / KiB);
     per_thread = total / THREADS;
     pthread_t t[THREADS];
     pthread_barrier_init(&barrier, NULL, THREADS);
-    for (int i = 0; i < THREADS; i++) CHECK(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) == 0, "%s", "");
+    for (int i = 0; i < THREADS; i++)
+        CHECK(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) == 0, "pthread_create");
     for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
     pthread_barrier_destroy(&barrier);
+    struct after a = {((long)(rss_bytes() / KiB) - rss0_kib) / 1024, get_stats().bytes_cached / MiB};
+    return a;
+}
+static long rss_growth_mib(void) { return ((long)(rss_bytes() / KiB) - rss0_kib) / 1024; }
+
+/* malloc_trim(0) gives back every free page: nothing cached, RSS back near the start. */
+static void trim_gives_all_back(const char *mode) {
+    int r = malloc_trim(0);
+    long rss = rss_growth_mib();
+    size_t cached = get_stats().bytes_cached;
+    note("%s: after malloc_trim(0) (returned %d): RSS +%ld MiB, %zu bytes cached", mode, r, rss, cached);
+    CHECK(r == 1, "%s: malloc_trim(0) returned %d: it released nothing", mode, r);
+    CHECK(cached == 0, "%s: %zu bytes still cached after malloc_trim(0)", mode, cached);
+    CHECK(rss <= 4, "%s: RSS %ld MiB above the start after malloc_trim(0) (limit 4)", mode, rss);
 }
 
-static int child(const char *retain, const char *mode) {
+/* Run this program in `mode` with LITE_MALLOC_RETAIN_MB=retain (NULL: unset) and the
+ * argument `arg`; with `out`, its stdout goes there (a string of at most 255 bytes). */
+static void child(const char *mode, const char *retain, const char *arg, char *out) {
+    int fds[2];
+    CHECK(!out || pipe(fds) == 0, "pipe");
     fflush(stdout);
     pid_t pid = fork();
-    CHECK(pid >= 0, "%s", "");
+    CHECK(pid >= 0, "fork");
     if (pid == 0) {
-        setenv("LITE_MALLOC_RETAIN_MB", retain, 1);
-        execl("/proc/self/exe", "trim_rss", mode, (char *)NULL);
+        if (out) dup2(fds[1], 1);
+        if (retain) setenv("LITE_MALLOC_RETAIN_MB", retain, 1);
+        else unsetenv("LITE_MALLOC_RETAIN_MB");
+        if (!strcmp(mode, "startup")) setenv("LITE_MALLOC_STATS", "1", 1);
+        else unsetenv("LITE_MALLOC_STATS");
+        execl("/proc/self/exe", "trim_rss", mode, arg, (char *)NULL);
         _exit(127);
     }
+    if (out) {
+        close(fds[1]);
+        ssize_t n = read(fds[0], out, 255);
+        out[n > 0 ? n : 0] = 0;
+        close(fds[0]);
+    }
     int st;
-    CHECK(waitpid(pid, &st, 0) == pid, "%s", "");
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mode %s (LITE_MALLOC_RETAIN_MB=%s) failed: %s %d",
+          mode, retain ? retain : "(unset)", WIFEXITED(st) ? "exit status" : "signal",
+          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 }
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "main";
+    struct lite_malloc_stats at_start = get_stats(); /* before anything in main allocates */
+    watchdog(120);
     if (!strcmp(mode, "main")) {
-        long before = rss_mib();
-        scenario((size_t)4 << 30);
-        long after_free = rss_mib();
-        malloc_trim(0);
-        long after_trim = rss_mib();
-        printf("4 GiB over 4 threads: RSS %ld MiB at start, %ld MiB after free, %ld MiB after malloc_trim(0)\n",
-               before, after_free, after_trim);
-        CHECK(after_free < 64 + 64, "RSS %ld MiB after free", after_free);
-        CHECK(after_trim < 64, "RSS %ld MiB after trim", after_trim);
-        CHECK(child("0", "retain0") == 0, "%s", "");
-        CHECK(child("-1", "keepall") == 0, "%s", "");
+        CHECK(getenv("LITE_MALLOC_RETAIN_MB") == NULL, "run this test without LITE_MALLOC_RETAIN_MB "
+              "set: its main mode checks the default limit");
+        struct after a = scenario((size_t)4 << 30);
+        note("default limit: 4 GiB over 4 threads freed: RSS +%ld MiB, %zu MiB cached", a.rss_mib,
+             a.cached_mib);
+        CHECK(a.cached_mib >= 60 && a.cached_mib <= 64, "%zu MiB cached after freeing 4 GiB: the "
+              "default retain limit is 64 MiB", a.cached_mib);
+        CHECK(a.rss_mib <= 64 + 8, "RSS %ld MiB above the start after freeing 4 GiB (limit 64 + 8)",
+              a.rss_mib);
+        trim_gives_all_back(mode);
+        child("retain0", "0", NULL, NULL);
+        child("retain16", "16", NULL, NULL);
+        child("keepall", "-1", NULL, NULL);
+        child("late", NULL, NULL, NULL);
+        char bare[256];
+        child("bare", NULL, NULL, bare);
+        child("startup", "16", bare, NULL);
+        note("trim_rss: all checks passed");
     } else if (!strcmp(mode, "retain0")) {
-        scenario((size_t)512 << 20);
-        long r = rss_mib();
-        printf("LITE_MALLOC_RETAIN_MB=0: RSS %ld MiB after freeing 512 MiB, no trim\n", r);
-        CHECK(r < 64, "%s", "");
+        struct after a = scenario((size_t)512 << 20);
+        note("LITE_MALLOC_RETAIN_MB=0: 512 MiB freed: RSS +%ld MiB, %zu MiB cached", a.rss_mib, a.cached_mib);
+        CHECK(a.cached_mib == 0, "LITE_MALLOC_RETAIN_MB=0: %zu MiB cached", a.cached_mib);
+        CHECK(a.rss_mib <= 8, "LITE_MALLOC_RETAIN_MB=0: RSS %ld MiB above the start with nothing "
+              "kept (limit 8)", a.rss_mib);
+    } else if (!strcmp(mode, "retain16") || !strcmp(mode, "startup")) {
+        int startup = !strcmp(mode, "startup");
+        if (startup) {
+            char mine[256];
+            snprintf(mine, sizeof mine, "%zu threads seen, %zu heaps, %zu superblocks, %zu bytes in use",
+                     at_start.threads_seen, at_start.threads, at_start.superblocks, at_start.bytes_in_use);
+            note("startup: at main: %s (without the variables: %s)", mine, argv[2]);
+            CHECK(!strcmp(mine, argc > 2 ? argv[2] : ""), "lite-malloc served more before main with "
+                  "LITE_MALLOC_* set (%s) than without (%s): reading them must not allocate", mine,
+                  argc > 2 ? argv[2] : "?");
+        }
+        struct after a = scenario((size_t)512 << 20);
+        note("%s: LITE_MALLOC_RETAIN_MB=16: 512 MiB freed: RSS +%ld MiB, %zu MiB cached", mode,
+             a.rss_mib, a.cached_mib);
+        CHECK(a.cached_mib >= 12 && a.cached_mib <= 16, "%s: LITE_MALLOC_RETAIN_MB=16: %zu MiB cached",
+              mode, a.cached_mib);
+        CHECK(a.rss_mib <= 16 + 8, "%s: LITE_MALLOC_RETAIN_MB=16: RSS %ld MiB above the start (limit 24)",
+              mode, a.rss_mib);
+        if (startup) fclose(stderr); /* the report at exit is not this test's business */
+    } else if (!strcmp(mode, "bare")) { /* what a start-up without the variables allocates */
+        printf("%zu threads seen, %zu heaps, %zu superblocks, %zu bytes in use", at_start.threads_seen,
+               at_start.threads, at_start.superblocks, at_start.bytes_in_use);
     } else if (!strcmp(mode, "keepall")) {
-        scenario((size_t)512 << 20);
-        long kept = rss_mib();
-        malloc_trim(0);
-        long trimmed = rss_mib();
-        printf("LITE_MALLOC_RETAIN_MB=-1: RSS %ld MiB after freeing 512 MiB, %ld MiB after trim\n", kept, trimmed);
-        CHECK(kept > 400, "%s", "");
-        CHECK(trimmed < 64, "%s", "");
+        struct after a = scenario((size_t)512 << 20);
+        note("LITE_MALLOC_RETAIN_MB=-1: 512 MiB freed: RSS +%ld MiB, %zu MiB cached", a.rss_mib, a.cached_mib);
+        CHECK(a.cached_mib >= 500, "LITE_MALLOC_RETAIN_MB=-1: only %zu MiB cached", a.cached_mib);
+        CHECK(a.rss_mib >= 500, "LITE_MALLOC_RETAIN_MB=-1: RSS only %ld MiB above the start", a.rss_mib);
+        trim_gives_all_back(mode);
+    } else if (!strcmp(mode, "late")) {
+        setenv("LITE_MALLOC_RETAIN_MB", "0", 1); /* too late: read once, at start-up */
+        struct after a = scenario((size_t)512 << 20);
+        note("LITE_MALLOC_RETAIN_MB=0 set in main: 512 MiB freed: RSS +%ld MiB, %zu MiB cached",
+             a.rss_mib, a.cached_mib);
+        CHECK(a.cached_mib >= 60 && a.cached_mib <= 64, "LITE_MALLOC_RETAIN_MB set after start-up "
+              "changed the limit: %zu MiB cached, not the default 64", a.cached_mib);
     } else {
-        return 2;
+        FAILF("unknown mode %s", mode);
     }
     return 0;
 }

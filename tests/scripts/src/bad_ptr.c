@@ -6,6 +6,7 @@
  *   interior1  free() of p+1, p a 64-byte block
  *   interior8  free() of p+8, p a 64-byte block
  *   double     free(p) twice in a row, p a 32-byte block
+ *   double8    free(p) twice in a row, p an 8-byte block
  *   double_med free(p) twice, p a 20000-byte block
  *   double_big free(p) twice, p a 4 MiB block
  *   double_later  free(a), free(b), free(a): the block is no longer the last one freed
@@ -71,7 +72,8 @@ int main(int argc, char **argv) {
         free_in_thread(p);
         free(keep);
     } else if (!strncmp(m, "double", 6)) {
-        size_t n = !strcmp(m, "double") ? 32 : !strcmp(m, "double_med") ? 20000 : 4u << 20;
+        size_t n = !strcmp(m, "double") ? 32 : !strcmp(m, "double8") ? 8
+                 : !strcmp(m, "double_med") ? 20000 : 4u << 20;
         char *p = malloc(n);
         memset(p, 1, n);
         show(p);

@@ -83,3 +83,31 @@ run_own_checks() {
     expect_output "$SCRATCH/cxx.run.log" '^C\+\+ checks: all [0-9]+ passed'
     expect_output "$SCRATCH/cxx.run.log" '^C checks: all [0-9]+ passed'
 }
+
+# ---- misuse: bad_pointer.sh, min_align8.sh.  The program (src/bad_ptr.c) prints "PTR 0x..."
+# (the pointer it is about to misuse) on stdout first.
+# lite_abort LABEL CMD...: run CMD; true when it died of SIGABRT (exit 134) after one stderr
+# line naming lite-malloc and the pointer the program printed.  Otherwise false, with the
+# reason in $WHY.  $RC is the exit status.
+lite_abort() {
+    local label=$1; shift
+    local out=$SCRATCH/$label.out err=$SCRATCH/$label.err ptr
+    RC=0 WHY=
+    ( "$@" >"$out" 2>"$err"; exit $? ) 2>/dev/null || RC=$? # (the subshell keeps bash's "Aborted" quiet)
+    ptr=$(sed -n 's/^PTR 0x\([0-9a-fA-F]*\)$/\1/p' "$out")
+    if [ -z "$ptr" ]; then WHY="the program printed no pointer (exit $RC)"; return 1; fi
+    if [ $RC -ne 134 ]; then WHY="expected death by SIGABRT (exit 134), got exit $RC"; return 1; fi
+    if ! grep -i 'lite-malloc' "$err" | grep -i -- "$ptr" >/dev/null; then
+        WHY="no stderr line names lite-malloc and 0x$ptr"; return 1
+    fi
+}
+
+# expect_abort LABEL CMD...: lite_abort must say yes.
+expect_abort() {
+    local label=$1
+    if ! lite_abort "$@"; then
+        cat "$SCRATCH/$label.out" "$SCRATCH/$label.err" >&2
+        fail "$label: $WHY"
+    fi
+    note "$label: aborted: $(grep -i 'lite-malloc' "$SCRATCH/$label.err" | head -n 1)"
+}

@@ -8,7 +8,11 @@
  *   run_c_checks(flags): flags is a bitwise OR of
  *     CHECK_WRAP   wrap/defsym mode: a __libc_malloc pointer passed to free/realloc/
  *                  malloc_usable_size must be forwarded to the C library.
- *   Built with -DOWN_CHECKS_MAIN, main() runs them; argv[1] == "wrap" sets CHECK_WRAP.
+ *     CHECK_DEFSYM the defsym way (5): malloc_usable_size of such a pointer is 0, as the
+ *                  README says (the --wrap way gives glibc's real size).
+ *   Built with -DOWN_CHECKS_MAIN, main() runs them; argv[1] == "wrap" sets CHECK_WRAP,
+ *   "defsym" both.
+ * In every way, mallinfo2() and malloc_stats() must be lite-malloc's (its figures, its report).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -27,6 +31,7 @@
 #include "lite-malloc.h"
 
 #define CHECK_WRAP 1
+#define CHECK_DEFSYM 2
 
 /* glibc exports these; they are its own allocator whatever malloc is bound to. */
 extern void *__libc_malloc(size_t);
@@ -392,23 +397,75 @@ static void check_stats(void) {
            s1.superblocks, s1.threads);
 }
 
+/* ---- mallinfo2 and malloc_stats are lite-malloc's ---- */
+static void check_glibc_stats(void) {
+    enum { N = 100, SZ = 3000 };
+    void *b[N];
+    struct mallinfo2 m0 = mallinfo2();
+    for (int i = 0; i < N; i++) b[i] = malloc(SZ);
+    struct mallinfo2 m1 = mallinfo2();
+    struct lite_malloc_stats st;
+    lite_stats(&st); /* nothing allocated since mallinfo2 */
+    CHECK(m1.uordblks == st.bytes_in_use, "mallinfo2().uordblks %zu is not lite-malloc's in-use "
+          "figure %zu", m1.uordblks, st.bytes_in_use);
+    CHECK(m1.arena + m1.hblkhd == st.bytes_mapped, "mallinfo2() arena %zu + hblkhd %zu is not "
+          "lite-malloc's mapped figure %zu", m1.arena, m1.hblkhd, st.bytes_mapped);
+    CHECK(m1.uordblks >= m0.uordblks + (size_t)N * SZ, "mallinfo2().uordblks %zu -> %zu after "
+          "allocating %d bytes", m0.uordblks, m1.uordblks, N * SZ);
+    for (int i = 0; i < N; i++) free(b[i]);
+
+    /* malloc_stats() writes lite-malloc's report (not glibc's "Arena 0:") on stderr */
+    char path[] = "/tmp/lite-malloc-own-stats-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp failed");
+    if (fd < 0) return;
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    malloc_stats();
+    dup2(saved, 2);
+    close(saved);
+    char text[4096];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    text[n > 0 ? n : 0] = 0;
+    char head[64];
+    snprintf(head, sizeof head, "lite-malloc: statistics of process %d\n", (int)getpid());
+    CHECK(strncmp(text, head, strlen(head)) == 0 && strstr(text, "\n  in use "),
+          "malloc_stats() did not print lite-malloc's report: '%.200s'", text);
+}
+
 /* ---- wrap/defsym: foreign pointers go to the C library ---- */
-static void check_foreign(void) {
+static void check_foreign(int flags) {
     char *p = __libc_malloc(100);
     CHECK(p != NULL, "__libc_malloc failed");
     if (!p) return;
     CHECK(lite_owns(p) == 0, "__libc_malloc block %p claimed by lite_owns", (void *)p);
     strcpy(p, "from glibc");
-    /* glibc has no __libc_malloc_usable_size to forward to: 0 ("not mine") is acceptable,
-     * a wrong positive size or a crash is not. */
+    /* --defsym: malloc_usable_size is our own wrapper again, which cannot know a foreign
+     * block's size: 0.  --wrap: __real_malloc_usable_size is glibc's, which knows it (100
+     * bytes fit a 112-byte chunk: 104 usable). */
     size_t us = malloc_usable_size(p);
-    CHECK(us == 0 || us >= 100, "malloc_usable_size of a glibc block = %zu", us);
-    if (us == 0) printf("note: malloc_usable_size() of a glibc block returns 0 (not forwarded)\n");
-    char *q = realloc(p, 5000); /* must be forwarded (or moved), never misread */
+    if (flags & CHECK_DEFSYM)
+        CHECK(us == 0, "--defsym: malloc_usable_size of a glibc block = %zu, the README says 0", us);
+    else
+        CHECK(us >= 100 && us <= 100 + 24, "--wrap: malloc_usable_size of a 100-byte glibc block = "
+              "%zu, not glibc's size", us);
+    /* free() forwarded: the block goes back to glibc, whose next block of that size is the
+     * same one (its per-thread cache is last in, first out).  Kept (leaked), it would not. */
+    free(p);
+    char *again = __libc_malloc(100);
+    CHECK(again == p, "free() of a glibc block was not forwarded to glibc: __libc_malloc(100) "
+          "gave %p, not the freed %p", (void *)again, (void *)p);
+    /* realloc() forwarded: the result is glibc's (lite-malloc would have copied into a block
+     * of its own) */
+    strcpy(again, "from glibc");
+    char *q = realloc(again, 5000);
     CHECK(q != NULL && strcmp(q, "from glibc") == 0, "realloc of a glibc block lost contents");
+    CHECK(q == NULL || lite_owns(q) == 0, "realloc of a glibc block returned lite-malloc's block %p: "
+          "not forwarded to glibc", (void *)q);
     free(q);
-    void *r = __libc_malloc(50);
-    free(r); /* forwarded to __libc_free: must not abort */
     void *big = __libc_malloc(1 << 20);
     CHECK(lite_owns(big) == 0, "large __libc_malloc block claimed by lite_owns");
     free(big);
@@ -421,7 +478,8 @@ int run_c_checks(int flags) {
     check_threads();
     check_fork();
     check_stats();
-    if (flags & CHECK_WRAP) check_foreign();
+    check_glibc_stats();
+    if (flags & CHECK_WRAP) check_foreign(flags);
     if (failures) {
         fprintf(stderr, "C checks: %d of %d FAILED\n", failures, checks);
         return 1;
@@ -433,8 +491,10 @@ int run_c_checks(int flags) {
 #ifdef OWN_CHECKS_MAIN
 int main(int argc, char **argv) {
     int flags = 0;
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "wrap") == 0) flags |= CHECK_WRAP;
+        if (strcmp(argv[i], "defsym") == 0) flags |= CHECK_WRAP | CHECK_DEFSYM;
+    }
     return run_c_checks(flags);
 }
 #endif

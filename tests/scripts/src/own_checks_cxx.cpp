@@ -164,8 +164,10 @@ extern "C" int run_cxx_checks() {
 #ifdef OWN_CHECKS_MAIN
 int main(int argc, char **argv) {
     int flags = 0;
-    for (int k = 1; k < argc; k++)
-        if (std::strcmp(argv[k], "wrap") == 0) flags |= 1;
+    for (int k = 1; k < argc; k++) {
+        if (std::strcmp(argv[k], "wrap") == 0) flags |= 1;       // CHECK_WRAP
+        if (std::strcmp(argv[k], "defsym") == 0) flags |= 1 | 2; // CHECK_WRAP | CHECK_DEFSYM
+    }
     int rc = run_cxx_checks();
     std::fflush(stdout);
     rc |= run_c_checks(flags);

@@ -2,6 +2,7 @@
  * Stress and configuration probe for config_variants.sh, linked with liblite-malloc-shared.so.
  *
  *   variant_stress --lib PATH [--align A] [--small-max S] [--medium-pages N] [--dense8]
+ *                  [--links plain|encoded] [--retain-mib R] [--engines-probe A,B]
  *
  *   --lib PATH         the liblite-malloc-shared.so this process must have mapped (the variant)
  *   --align A          every block of >= A bytes must be A-aligned (16, or 8 for MIN_ALIGN=8)
@@ -11,6 +12,29 @@
  *                      N-1 pages does not raise lite_stats().large_in_use, N+1 pages does
  *   --dense8           MIN_ALIGN=8: 24-byte blocks are packed 8 bytes apart, so some of them
  *                      are not 16-aligned (proves the define reached the build)
+ *   --links plain|encoded  ENCODE_LINKS: after free(a) then free(b) (same size, same thread),
+ *                      b's first word is its free-list link to a: equal to a's address when
+ *                      links are plain (ENCODE_LINKS=0), anything else when they are encoded
+ *   --retain-mib R     the retain limit in force (RETAIN_MB, or the environment variable):
+ *                      96 MiB of small blocks allocated and freed by one thread leave
+ *                      lite_stats().bytes_cached at the limit: 0 for 0, R-2..R MiB for a
+ *                      positive R below 96, at least 90 MiB for -1 (keep everything)
+ *   --engines-probe A,B  ENGINES_COUNT and USE_PERTHREAD_ENGINES, seen from which pooled
+ *                      superblock serves a new size class (a block's superblock is its address
+ *                      rounded down to 256 KiB, the default superblock size; the first block of
+ *                      a superblock new to a class sits at its start).  Run first, before any
+ *                      other thread (heap i of the process is made by the i-th thread to
+ *                      allocate and uses engine i % ENGINES_COUNT):
+ *        A: threads T1 (heap 1) then T2 (heap 2) each free a block of a class of its own and
+ *           exit in that order, giving their empty superblocks S1, S2 to the pools; then the
+ *           main thread (heap 0) needs a superblock.  "scan": it gets S1 (its own pool 0 is
+ *           empty, pools are searched upward from there: ENGINES_COUNT >= 3, also round-robin);
+ *           "shared": it gets S2, the last one pooled (one pool: ENGINES_COUNT=1).
+ *        B: (after lite_trim(0) empties the pools) a thread frees blocks of two classes of its
+ *           own and exits, pooling S_a then S_b; the next thread, on the same heap, needs a
+ *           superblock.  "own": S_b, last in its own pool (USE_PERTHREAD_ENGINES=1); "rr": S_a
+ *           (0: each superblock went to the next pool round-robin, and the search starts at
+ *           the pool after S_b's, wrapping round to S_a's first).
  * Then 4 threads do random malloc/calloc/realloc/aligned/free with patterns verified before
  * every realloc and free, blocks handed between threads, every block checked with lite_owns();
  * after everything is freed lite_stats().bytes_in_use must be back near its start.
@@ -23,6 +47,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "lite-malloc.h"
 
@@ -126,6 +152,148 @@ static void *worker(void *ap) {
     return NULL;
 }
 
+/* ---- --links ---- */
+/* The word at an address (a freed block's: the compiler is not to know it is one). */
+__attribute__((noinline)) static uintptr_t peek(uintptr_t addr) {
+    uintptr_t w;
+    memcpy(&w, (const void *)addr, sizeof w);
+    return w;
+}
+
+static void links_probe(const char *want) {
+    enum { N = 64 };
+    void *v[N];
+    for (int i = 0; i < N; i++) v[i] = malloc(48); /* a run of fresh blocks of one class */
+    uintptr_t a = (uintptr_t)v[N - 2], b = (uintptr_t)v[N - 1];
+    free(v[N - 2]);
+    free(v[N - 1]); /* b's link now points at a */
+    uintptr_t word = peek(b); /* reading a freed block: that is the probe */
+    int plain = word == a;
+    printf("links: freed block %#lx holds %#lx; the block freed before it is %#lx: %s\n",
+           (unsigned long)b, (unsigned long)word, (unsigned long)a, plain ? "plain" : "encoded");
+    CHECK(plain == !strcmp(want, "plain"), "free-list links are %s, expected %s",
+          plain ? "plain" : "encoded", want);
+    for (int i = 0; i < N - 2; i++) free(v[i]);
+}
+
+/* ---- --retain-mib ---- */
+static void retain_probe(long retain_mib) {
+    enum { BLOCK = 1008 };
+    size_t n = (96u << 20) / BLOCK;
+    lite_trim(0); /* nothing cached before: what is cached after is what the limit kept */
+    void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(v != MAP_FAILED, "mmap");
+    if (v == MAP_FAILED) return;
+    for (size_t i = 0; i < n; i++) v[i] = malloc(BLOCK);
+    struct lite_malloc_stats before, after;
+    lite_stats(&before);
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    lite_stats(&after);
+    munmap(v, n * sizeof *v);
+    size_t cached = after.bytes_cached - before.bytes_cached;
+    printf("retain limit %ld MiB: 96 MiB freed, %.1f MiB cached\n", retain_mib, (double)cached / (1 << 20));
+    if (retain_mib < 0)
+        CHECK(cached >= (90u << 20), "retain limit -1 (keep all): only %zu bytes cached", cached);
+    else if (retain_mib == 0)
+        CHECK(cached == 0, "retain limit 0: %zu bytes cached", cached);
+    else
+        CHECK(cached >= ((size_t)retain_mib - 2) << 20 && cached <= (size_t)retain_mib << 20,
+              "retain limit %ld MiB: %zu bytes cached", retain_mib, cached);
+}
+
+/* ---- --engines-probe ---- */
+#define PROBE_SB ((uintptr_t)256 << 10)
+static uintptr_t sb_of(const void *p) { return ((uintptr_t)p - 1) & ~(PROBE_SB - 1); }
+
+struct probe_thread {
+    size_t size[2];
+    uintptr_t sb[2];
+    int wait;                     /* meet the main thread at `have` and `go` */
+    pthread_barrier_t have, go;   /* after allocating; before exiting */
+};
+
+/* Allocate and free one block of each size given (a class of its own) and record their
+ * superblocks; with `wait`, then tell the main thread and exit only when it says so, so that
+ * two such threads can hold two heaps at once and exit in the order the main thread picks. */
+static void *probe_thread(void *arg) {
+    struct probe_thread *t = arg;
+    for (int i = 0; i < 2 && t->size[i]; i++) {
+        void *p = malloc(t->size[i]);
+        t->sb[i] = sb_of(p);
+        free(p);
+    }
+    if (t->wait) {
+        pthread_barrier_wait(&t->have);
+        pthread_barrier_wait(&t->go);
+    }
+    return NULL;
+}
+
+static uintptr_t new_class_superblock(size_t size) {
+    void *p = malloc(size);
+    uintptr_t sb = sb_of(p);
+    free(p);
+    return sb;
+}
+
+static void engines_probe(const char *want) {
+    char a[16] = "", b[16] = "";
+    CHECK(sscanf(want, "%15[a-z],%15[a-z]", a, b) == 2, "--engines-probe %s: want A,B", want);
+    /* sizes of classes nobody has used; that they are distinct classes (distinct usable
+     * sizes) is checked in a child process, whose allocations leave this heap alone */
+    static const size_t sizes[] = {2600, 3100, 3600, 5200, 6100, 7000};
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (size_t i = 1; i < sizeof sizes / sizeof *sizes; i++)
+            if (malloc_usable_size(malloc(sizes[i - 1])) >= malloc_usable_size(malloc(sizes[i]))) _exit(1);
+        _exit(0);
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    CHECK(st == 0, "the probe's sizes do not fall in distinct size classes (child status %#x)", st);
+    lite_trim(0); /* the pools start empty */
+
+    /* A: heaps 1 and 2 at once (T1 takes its heap first), T1 exits first */
+    static struct probe_thread t1 = {{0, 0}, {0, 0}, 1}, t2 = {{0, 0}, {0, 0}, 1};
+    t1.size[0] = sizes[0];
+    t2.size[0] = sizes[1];
+    pthread_barrier_init(&t1.have, NULL, 2);
+    pthread_barrier_init(&t1.go, NULL, 2);
+    pthread_barrier_init(&t2.have, NULL, 2);
+    pthread_barrier_init(&t2.go, NULL, 2);
+    pthread_t h1, h2;
+    CHECK(pthread_create(&h1, NULL, probe_thread, &t1) == 0, "pthread_create");
+    pthread_barrier_wait(&t1.have); /* T1 has heap 1 */
+    CHECK(pthread_create(&h2, NULL, probe_thread, &t2) == 0, "pthread_create");
+    pthread_barrier_wait(&t2.have); /* T2 has heap 2 */
+    pthread_barrier_wait(&t1.go);
+    pthread_join(h1, NULL);         /* S1 pooled */
+    pthread_barrier_wait(&t2.go);
+    pthread_join(h2, NULL);         /* S2 pooled */
+    uintptr_t got = new_class_superblock(sizes[2]);
+    const char *seen = got == t1.sb[0] ? "scan" : got == t2.sb[0] ? "shared" : "neither";
+    printf("engines probe A: S1 %#lx (heap 1), S2 %#lx (heap 2, pooled last); heap 0 got %#lx: %s\n",
+           (unsigned long)t1.sb[0], (unsigned long)t2.sb[0], (unsigned long)got, seen);
+    CHECK(!strcmp(seen, a), "engines probe A: %s, expected %s", seen, a);
+    lite_trim(0);
+
+    /* B: one thread pools S_a then S_b; the next thread runs on the same heap */
+    static struct probe_thread t3, t4;
+    t3.size[0] = sizes[3];
+    t3.size[1] = sizes[4];
+    t4.size[0] = sizes[5];
+    pthread_t h3;
+    CHECK(pthread_create(&h3, NULL, probe_thread, &t3) == 0, "pthread_create");
+    pthread_join(h3, NULL);
+    CHECK(pthread_create(&h3, NULL, probe_thread, &t4) == 0, "pthread_create");
+    pthread_join(h3, NULL);
+    seen = t4.sb[0] == t3.sb[1] ? "own" : t4.sb[0] == t3.sb[0] ? "rr" : "neither";
+    printf("engines probe B: S_a %#lx, S_b %#lx (pooled last); the next thread got %#lx: %s\n",
+           (unsigned long)t3.sb[0], (unsigned long)t3.sb[1], (unsigned long)t4.sb[0], seen);
+    CHECK(!strcmp(seen, b), "engines probe B: %s, expected %s", seen, b);
+}
+
 static int maps_contain(const char *path) {
     FILE *f = fopen("/proc/self/maps", "r");
     if (!f) return 0;
@@ -140,17 +308,25 @@ static int maps_contain(const char *path) {
 int main(int argc, char **argv) {
     const char *lib = NULL;
     size_t small_max = 0, medium_pages = 0;
-    int dense8 = 0;
+    int dense8 = 0, retain_set = 0;
+    long retain_mib = 0;
+    const char *links = NULL, *engines = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--lib") && i + 1 < argc) lib = argv[++i];
         else if (!strcmp(argv[i], "--align") && i + 1 < argc) opt_align = strtoul(argv[++i], 0, 0);
         else if (!strcmp(argv[i], "--small-max") && i + 1 < argc) small_max = strtoul(argv[++i], 0, 0);
         else if (!strcmp(argv[i], "--medium-pages") && i + 1 < argc) medium_pages = strtoul(argv[++i], 0, 0);
         else if (!strcmp(argv[i], "--dense8")) dense8 = 1;
+        else if (!strcmp(argv[i], "--links") && i + 1 < argc) links = argv[++i];
+        else if (!strcmp(argv[i], "--retain-mib") && i + 1 < argc) retain_mib = strtol(argv[++i], 0, 0), retain_set = 1;
+        else if (!strcmp(argv[i], "--engines-probe") && i + 1 < argc) engines = argv[++i];
         else { fprintf(stderr, "bad argument %s\n", argv[i]); return 2; }
     }
     if (!lib) { fprintf(stderr, "--lib is required\n"); return 2; }
     CHECK(maps_contain(lib), "%s is not mapped into this process", lib);
+    if (engines) engines_probe(engines); /* first: no other thread has allocated yet */
+    if (links) links_probe(links);
+    if (retain_set) retain_probe(retain_mib);
 
     struct lite_malloc_stats s0, s1;
     lite_stats(&s0);
