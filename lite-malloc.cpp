@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -621,7 +622,8 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mas
                         starts &= fit >= 64 ? ~uint64_t(0) : (uint64_t(1) << fit) - 1;
                     }
                     if (!starts) break;
-                    uint64_t warm = n == 1 ? starts & grp.dirty.load(std::memory_order_relaxed) : 0;
+                    // Resident pages first (no faults): runs of dirty slots, if any.
+                    uint64_t warm = starts & run_starts(grp.dirty.load(std::memory_order_relaxed) & ~used, n);
                     unsigned i = unsigned(__builtin_ctzll(warm ? warm : starts));
                     uint64_t bits = run << i;
                     if (!grp.used.compare_exchange_weak(used, used | bits, std::memory_order_acq_rel))
@@ -876,7 +878,16 @@ struct AdoptLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return side_of(n)->adopt; }
 };
 constexpr unsigned kHostStack = kNumClasses;  // the last stack: hosts with free pages
-TaggedStack<AdoptLink> g_adoptable[kNumClasses + 1];
+/* Engines (LITE_MALLOC_ENGINES_COUNT): the adoption stacks are sharded this many ways, so
+ * that threads listing and adopting do not all CAS one word.  A thread lists into its
+ * heap's engine and adopts from it first, then from the others in turn
+ * (USE_PERTHREAD_ENGINES=0: every listing picks the next engine in turn). */
+struct alignas(64) Engine {
+    TaggedStack<AdoptLink> adoptable[kNumClasses + 1];
+};
+Engine g_engines[kEngines];
+std::atomic<unsigned> g_engine_turn{0};
+unsigned my_engine();  // the calling thread's heap's engine
 
 /* A detached superblock of class c became LISTED: make sure an adoption stack holds it.
  * (The caller read c before the CAS that listed it: from then on, the superblock may
@@ -884,7 +895,19 @@ TaggedStack<AdoptLink> g_adoptable[kNumClasses + 1];
 void adopt_offer(Superblock *sb, unsigned c) {
     SideSlot *side = side_of(uintptr_t(sb));
     if (side->queued.exchange(1, std::memory_order_seq_cst)) return;  // its entry is waiting
-    g_adoptable[c].push(uintptr_t(sb));
+    unsigned e = LITE_MALLOC_USE_PERTHREAD_ENGINES ? my_engine()
+                                                   : g_engine_turn.fetch_add(1, std::memory_order_relaxed) % kEngines;
+    g_engines[e].adoptable[c].push(uintptr_t(sb));
+}
+/* An entry of stack c, from the caller's engine first; 0 when all are empty. */
+uintptr_t adopt_pop(unsigned c) {
+    unsigned first = my_engine();
+    for (unsigned i = 0; i < kEngines; i++) {
+        TaggedStack<AdoptLink> &stack = g_engines[(first + i) % kEngines].adoptable[c];
+        if (stack.empty()) continue;
+        if (uintptr_t n = stack.pop()) return n;
+    }
+    return 0;
 }
 
 /* Blocks are worth adopting once this many are free: fewer would be used up at once. */
@@ -998,6 +1021,7 @@ Heap g_bootstrap(true);
 
 __thread Heap *tls_heap __attribute__((tls_model("initial-exec"))) = &g_bootstrap;
 __thread bool tls_exited __attribute__((tls_model("initial-exec"))) = false;
+unsigned my_engine() { return tls_heap->engine; }
 
 struct HeapLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Heap *>(n)->link; }
@@ -1321,7 +1345,7 @@ bool detach(Superblock *sb, Heap *h) {
  * the CAS from LISTED to owned decides, and one whose class changed is passed on. */
 Superblock *adopt(Heap *h, unsigned c) {
     for (;;) {
-        auto *sb = reinterpret_cast<Superblock *>(g_adoptable[c].pop());
+        auto *sb = reinterpret_cast<Superblock *>(adopt_pop(c));
         if (!sb) return nullptr;
         SideSlot *side = side_of(uintptr_t(sb));
         side->queued.store(0, std::memory_order_seq_cst);
@@ -1535,7 +1559,7 @@ void host_detach(Host *host) {
 /* A host to carve from: a listed one (if `adopt`), else a fresh one. */
 Host *host_get(bool adopt) {
     while (adopt) {
-        auto *host = reinterpret_cast<Host *>(g_adoptable[kHostStack].pop());
+        auto *host = reinterpret_cast<Host *>(adopt_pop(kHostStack));
         if (!host) break;
         SideSlot *side = side_of(uintptr_t(host));
         side->queued.store(0, std::memory_order_seq_cst);
@@ -1570,8 +1594,9 @@ Host *host_get(bool adopt) {
  * of the same size without touching a shared line.  Bounded by kRunCacheSlots runs and
  * kRunCacheBytes; the owner's thread, or a claimer, gives the rest back. */
 uintptr_t runs_take(Held &held, unsigned pages, size_t align) {
+    uintptr_t misaligned = (align > kPage ? align : kPage) - 1;
     for (auto &r : held.runs)
-        if (r.pages == pages && !(r.at & (align - 1))) {
+        if (r.pages == pages && !(r.at & misaligned)) {
             uintptr_t at = r.at;
             r.at = 0;
             r.pages = 0;
@@ -1800,6 +1825,8 @@ void *large_resize(void *p, size_t size) {
                 os_unmap(target, need);
                 return nullptr;
             }
+            side_of(uintptr_t(start))->role.store(kRoleFree, std::memory_order_release);
+            side_of(uintptr_t(target))->role.store(kRoleLarge, std::memory_order_release);
             hdr = reinterpret_cast<LargeHeader *>(target);
         }
         g_large_mapped.add(long(need) - long(old_len));
@@ -1814,7 +1841,8 @@ void *large_resize(void *p, size_t size) {
  * No thread of our own: the slow paths that free memory (slots_give, host_release) call
  * decay_tick, and every quarter of the delay one of them walks the slot store and the
  * hosts and gives back, in runs as long as they come, what has been free that long.
- * Past the retain limit it gives back every free page at once, however recent.        */
+ * Past the retain limit it gives back free pages however recent, the older first, until
+ * three quarters of the limit are left.                                              */
 std::atomic<uint64_t> g_next_decay{0};
 
 bool over_retain() {
@@ -1822,15 +1850,18 @@ bool over_retain() {
     return retain >= 0 && g_slots_dirty.get() + g_host_dirty.get() > retain;
 }
 
-/* Give back the free slots of one group freed at or before `cutoff`. */
-void purge_group(Arena *a, size_t g, uint64_t cutoff) {
+/* Give back the free slots of one group freed at or before `cutoff`, at most `budget`
+ * bytes of them. */
+void purge_group(Arena *a, size_t g, uint64_t cutoff, long budget) {
     Group &grp = a->groups[g];
     uint64_t used = grp.used.load(std::memory_order_acquire);
     uint64_t expired = 0, cand = grp.dirty.load(std::memory_order_acquire) & ~used;
-    for (uint64_t m = cand; m; m &= m - 1) {
+    for (uint64_t m = cand; m && budget > 0; m &= m - 1) {
         unsigned i = unsigned(__builtin_ctzll(m));
-        if (side_of(a->base + (g * kGroupSlots + i) * kSbSize)->freed_at.load(std::memory_order_relaxed) <= cutoff)
+        if (side_of(a->base + (g * kGroupSlots + i) * kSbSize)->freed_at.load(std::memory_order_relaxed) <= cutoff) {
             expired |= uint64_t(1) << i;
+            budget -= long(kSbSize);
+        }
     }
     while (expired && !grp.used.compare_exchange_weak(used, used | expired, std::memory_order_acq_rel))
         expired &= ~used;  // claimed, as if taken: nobody can take them while we advise
@@ -1847,17 +1878,21 @@ void purge_group(Arena *a, size_t g, uint64_t cutoff) {
     grp.used.fetch_and(~expired, std::memory_order_release);
 }
 
-/* Give back the free pages of a host freed at or before `cutoff`.  The host is pinned
- * (kHostPurging) so that it cannot be retired, and its slot reused, meanwhile. */
-void purge_host(Host *host, uint64_t cutoff) {
+/* Give back the free pages of a host freed at or before `cutoff`, at most `budget`
+ * bytes of them.  The host is pinned (kHostPurging) so that it cannot be retired, and its
+ * slot reused, meanwhile. */
+void purge_host(Host *host, uint64_t cutoff, long budget) {
     uint64_t s = peek(&host->state);
     do {
         if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostRetired | kHostPurging))) return;
     } while (!host->state.compare_exchange_weak(s, s | kHostPurging, std::memory_order_seq_cst));
     Tagged t = load_tagged(&host->map);
     Map expired = 0, cand = dirty_map(host) & ~map_of(t);
-    for (unsigned i = 1; i < kSbPages; i++)
-        if ((cand >> i & 1) && host->freed_at[i].load(std::memory_order_relaxed) <= cutoff) expired |= Map(1) << i;
+    for (unsigned i = 1; i < kSbPages && budget > 0; i++)
+        if ((cand >> i & 1) && host->freed_at[i].load(std::memory_order_relaxed) <= cutoff) {
+            expired |= Map(1) << i;
+            budget -= long(kPage);
+        }
     while (expired && !cas_tagged(&host->map, t, tagged_of(map_of(t) | expired))) expired &= ~map_of(t);
     for (unsigned i = 1; expired && i < kSbPages;) {  // one madvise per run of pages
         if (!(expired >> i & 1)) { i++; continue; }
@@ -1875,17 +1910,20 @@ void purge_host(Host *host, uint64_t cutoff) {
     host_settle(host);
 }
 
-/* Give back everything free since `cutoff` or before (all of it: cutoff = now). */
-void purge(uint64_t cutoff) {
-    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
+/* Give back what has been free since `cutoff` or before (everything: cutoff = now), in
+ * address order, until at most `keep` bytes of free memory stay resident. */
+void purge(uint64_t cutoff, long keep = 0) {
+    auto budget = [&] { return keep > 0 ? g_slots_dirty.get() + g_host_dirty.get() - keep : LONG_MAX; };
+    auto done = [&] { return budget() <= 0; };
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a && !done(); a = a->next) {
         size_t slots = a->reach.load(std::memory_order_acquire) / kSbSize;
-        for (size_t g = 0; g * kGroupSlots < slots; g++) {
-            purge_group(a, g, cutoff);
+        for (size_t g = 0; g * kGroupSlots < slots && !done(); g++) {
+            purge_group(a, g, cutoff, budget());
             uint64_t used = a->groups[g].used.load(std::memory_order_acquire);
-            for (uint64_t m = used; m; m &= m - 1) {
+            for (uint64_t m = used; m && !done(); m &= m - 1) {
                 uintptr_t slot = a->base + (g * kGroupSlots + unsigned(__builtin_ctzll(m))) * kSbSize;
                 if (side_of(slot)->role.load(std::memory_order_acquire) == kRoleHost)
-                    purge_host(reinterpret_cast<Host *>(slot), cutoff);
+                    purge_host(reinterpret_cast<Host *>(slot), cutoff, budget());
             }
         }
     }
@@ -1902,8 +1940,11 @@ void decay_tick() {
     uint64_t delay = uint64_t(g_settings.decay_ms), quarter = delay / 4 > 10 ? delay / 4 : 10;
     g_next_decay.store(now + quarter, std::memory_order_relaxed);
     purge(now > delay ? now - delay : 0);
-    if (over_retain()) purge(now - (now > quarter ? quarter : now));  // the older part first
-    if (over_retain()) purge(now);
+    if (over_retain()) {  // down to three quarters of the limit, the older part first
+        long keep = g_settings.retain_bytes / 4 * 3;
+        purge(now - (now > quarter ? quarter : now), keep);
+        if (over_retain()) purge(now, keep);
+    }
     g_purging.store(false, std::memory_order_release);
 }
 

