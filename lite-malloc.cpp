@@ -83,7 +83,7 @@ constexpr size_t kFastMax = kSmallMax < 8192 ? kSmallMax : 8192;  // malloc's on
 constexpr size_t kMediumPages = LITE_MALLOC_SUPERBLOCK_CACHE_SIZE;  // largest run in a host
 constexpr size_t kMediumMax = kMediumPages * kPage;
 static_assert(kMediumPages >= 4 && kMediumPages < kSbPages, "SUPERBLOCK_CACHE_SIZE: 4..127");
-static_assert(kSmallMax >= 16 && kSmallMax <= 49152, "MINIBLOCK_CACHE_SIZE: 2..6144");
+static_assert(LITE_MALLOC_MINIBLOCK_CACHE_SIZE >= 2 && LITE_MALLOC_MINIBLOCK_CACHE_SIZE <= 6144, "MINIBLOCK_CACHE_SIZE: 2..6144");
 static_assert(LITE_MALLOC_ENGINES_COUNT >= 1 && LITE_MALLOC_ENGINES_COUNT <= 1024, "ENGINES");
 constexpr size_t kGroupSlots = 64;                            // superblock slots per bitmap word
 constexpr size_t kGroupBytes = kGroupSlots * kSbSize;         // 32 MiB: the largest run of slots
@@ -786,7 +786,9 @@ enum Kind : uint8_t { kUnused = 0, kSmall = 1, kHost = 2, kLarge = 3, kPooled = 
  * of its superblock's header, a value no block of ours ever has and a program cannot
  * meet by chance (a block's second word holds it only if the program computed our
  * header's address).  free() finds the canary in place only if the block is free
- * already, which catches every double free; malloc() wipes it. */
+ * already, which catches every double free; malloc() wipes it.  (8-byte blocks, in the
+ * LITE_MALLOC_MIN_ALIGN=8 build, have no room for it: a double free of the block freed
+ * last is all that is caught there.) */
 /* The link is stored xor-ed with another secret, so that a stray or hostile write into a
  * free block cannot point the free list at an address of the writer's choosing. */
 #ifndef LITE_MALLOC_ENCODE_LINKS
@@ -799,14 +801,6 @@ struct Block {
     Block *next() const { return reinterpret_cast<Block *>(link ^ key()); }
     void set_next(Block *n) { link = uintptr_t(n) ^ key(); }
 };
-constexpr bool kCanary = kGrain >= 16;
-/* free(): check the canary, then set it. */
-inline bool freed_already_else_mark(const void *sb, Block *b) {
-    if (!kCanary) return false;
-    if (b->canary == uintptr_t(sb)) return true;
-    b->canary = uintptr_t(sb);
-    return false;
-}
 struct Heap;
 
 /* The remote word: a list of blocks given back by threads other than the owner, its
@@ -852,6 +846,16 @@ inline Superblock *header_of(const void *p) {  // p is never the first byte of i
 }
 inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + kSbHeader; }
 
+/* Blocks of 16 bytes and more carry a canary (in the default build, all of them). */
+inline bool has_canary(const Superblock *sb) { return kGrain >= 16 || sb->block_size >= 16; }
+/* free(): check the canary, then set it. */
+inline bool freed_already_else_mark(Superblock *sb, Block *b) {
+    if (!has_canary(sb)) return b == sb->free;  // the block freed last, at best
+    if (b->canary == uintptr_t(sb)) return true;
+    b->canary = uintptr_t(sb);
+    return false;
+}
+
 struct SbLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Superblock *>(n)->link; }
 };
@@ -889,13 +893,14 @@ Engine g_engines[kEngines];
 std::atomic<unsigned> g_engine_turn{0};
 unsigned my_engine();  // the calling thread's heap's engine
 
-/* A detached superblock of class c became LISTED: make sure an adoption stack holds it.
+/* A detached superblock of class c became LISTED: make sure an adoption stack holds it
+ * (engine: the lister's).
  * (The caller read c before the CAS that listed it: from then on, the superblock may
  * be emptied and reused for another class at any moment; the popper then moves it.) */
-void adopt_offer(Superblock *sb, unsigned c) {
+void adopt_offer(Superblock *sb, unsigned c, unsigned engine) {
     SideSlot *side = side_of(uintptr_t(sb));
     if (side->queued.exchange(1, std::memory_order_seq_cst)) return;  // its entry is waiting
-    unsigned e = LITE_MALLOC_USE_PERTHREAD_ENGINES ? my_engine()
+    unsigned e = LITE_MALLOC_USE_PERTHREAD_ENGINES ? engine
                                                    : g_engine_turn.fetch_add(1, std::memory_order_relaxed) % kEngines;
     g_engines[e].adoptable[c].push(uintptr_t(sb));
 }
@@ -939,7 +944,7 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
             break;
     }
     if (fresh == kEmptied) pool_put(sb);
-    else if (offer) adopt_offer(sb, c);
+    else if (offer) adopt_offer(sb, c, my_engine());
 }
 
 /* ===================================================================================== *
@@ -1337,7 +1342,7 @@ bool detach(Superblock *sb, Heap *h) {
         sb->owner.store(h, std::memory_order_relaxed);
         return false;
     }
-    if (state & kListed) adopt_offer(sb, c);
+    if (state & kListed) adopt_offer(sb, c, h->engine);  // (h: at thread exit, no longer tls_heap)
     return true;
 }
 
@@ -1378,7 +1383,7 @@ inline Block *take_block(Superblock *sb) {  // null when the owner's free list i
     Block *b = sb->free;
     if (LIKELY(b != nullptr)) {
         sb->free = b->next();
-        if (kCanary) b->canary = 0;
+        if (has_canary(sb)) b->canary = 0;
     }
     return b;
 }
@@ -1530,7 +1535,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
         }
         if ((s & kHostListed) || popcount128(~used) < kHostListPages) return;
         if (host->state.compare_exchange_weak(s, s | kHostListed, std::memory_order_seq_cst)) {
-            adopt_offer(&host->common, kHostStack);
+            adopt_offer(&host->common, kHostStack, my_engine());
             return;
         }
     }

@@ -29,22 +29,20 @@ require_libs
 
 UNITS=(api threads_random producer_consumer align_sweep stress_patterns)
 # name | CONFIG | variant_stress arguments | unit tests to run (those that exist)
-# Size-boundary variants run the conformance and alignment sweeps; pool/engine variants the
-# threaded tests (variant_stress, threaded too, runs everywhere).  sbcache64 and sbcache255
-# leave out api: its stats test counts 200000-byte blocks as large (direct mappings), true
-# for the default 32-page medium limit but not for 64 pages and more.  MIN_ALIGN=8 runs no
-# unit test: they assert 16-byte alignment for blocks of >= 16 bytes; variant_stress checks
+# Size-boundary variants run the conformance and alignment sweeps (a medium limit below
+# the small one, 48 KiB by default, leaves no medium range: the sbcache variants lower both); pool/engine variants the
+# threaded tests (variant_stress, threaded too, runs everywhere).  MIN_ALIGN=8 runs no unit
+# test: they assert 16-byte alignment for blocks of >= 16 bytes; variant_stress checks
 # 8-byte alignment and dense packing instead.  The retain variants' unit test is the probe
 # (trim_rss and stats_report pin the default limit).
-B="--small-max 8192 --medium-pages 32" # the default boundaries
+B="--small-max 49152 --medium-pages 127" # the default boundaries
 VARIANTS=(
-    "sbcache8|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=8|--small-max 8192 --medium-pages 8|api align_sweep"
-    "sbcache4|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=4|--small-max 8192 --medium-pages 4|align_sweep"
-    "sbcache64|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=64|--small-max 8192 --medium-pages 64|align_sweep"
-    "sbcache255|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=255|--small-max 8192 --medium-pages 255|align_sweep"
-    "miniblock128|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=128|--small-max 1024 --medium-pages 32|api align_sweep"
-    "miniblock2|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=2|--small-max 16 --medium-pages 32|align_sweep"
-    "miniblock8192|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=8192 -DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=128|--small-max 65536 --medium-pages 128|align_sweep"
+    "sbcache8|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=8 -DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=1024|--small-max 8192 --medium-pages 8|api align_sweep"
+    "sbcache4|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=4 -DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=256|--small-max 2048 --medium-pages 4|align_sweep"
+    "sbcache64|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=64|--small-max 49152 --medium-pages 64|align_sweep"
+    "miniblock128|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=128|--small-max 1024 --medium-pages 127|api align_sweep"
+    "miniblock2|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=2|--small-max 16 --medium-pages 127|align_sweep"
+    "miniblock1024|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=1024 -DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=32|--small-max 8192 --medium-pages 32|api align_sweep"
     "engines1|-DLITE_MALLOC_ENGINES_COUNT=1|$B --engines-probe shared,own|producer_consumer"
     "engines7|-DLITE_MALLOC_ENGINES_COUNT=7|$B --engines-probe scan,own|producer_consumer"
     "engines1024|-DLITE_MALLOC_ENGINES_COUNT=1024|$B --engines-probe scan,own|"
