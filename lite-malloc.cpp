@@ -214,6 +214,12 @@ COLD void fatal(const char *op, const char *what, const void *p) {
 }
 
 inline size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+/* Bits set in x (by hand: the builtin calls libgcc's __popcountdi2 unless built for POPCNT). */
+inline unsigned bits_set(uint64_t x) {
+    x -= (x >> 1) & 0x5555555555555555;
+    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333);
+    return unsigned((((x + (x >> 4)) & 0x0f0f0f0f0f0f0f0f) * 0x0101010101010101) >> 56);
+}
 inline bool is_pow2(size_t n) { return n && !(n & (n - 1)); }
 inline void set_enomem() { errno = ENOMEM; }
 
@@ -609,48 +615,69 @@ void decay_tick();
 uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mask) {
     uint64_t run = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
     for (int attempt = 0;; attempt++) {
+        // The best start: most dirty slots in the run, then the lowest address.  The walk
+        // stops at the first run that is all dirty (no better one exists), and looks no
+        // further than the slots handed out so far while a dirty one may still turn up.
+        Arena *best_a = nullptr;
+        size_t best_g = 0;
+        unsigned best_i = 0, best_score = 0;
+        uint64_t best_used = 0;
+        bool found = false;
         for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
             size_t groups = (a->slots + kGroupSlots - 1) / kGroupSlots;
+            size_t ours = a->end.load(std::memory_order_relaxed) / kSbSize;  // slots not given back
             for (size_t g = a->low.load(std::memory_order_relaxed); g < groups; g++) {
+                if (found && g * kGroupSlots * kSbSize >= a->reach.load(std::memory_order_relaxed)) break;
                 Group &grp = a->groups[g];
                 uint64_t used = grp.used.load(std::memory_order_acquire);
-                while (~used) {
-                    uint64_t starts = run_starts(~used, n) & aligned_starts(a->base + g * kGroupBytes, align, phase);
-                    size_t ours = a->end.load(std::memory_order_relaxed) / kSbSize;  // slots not given back
-                    if (ours < (g + 1) * kGroupSlots + n - 1) {  // the run must end below `ours`
-                        size_t fit = ours >= g * kGroupSlots + n ? ours - g * kGroupSlots - n + 1 : 0;
-                        starts &= fit >= 64 ? ~uint64_t(0) : (uint64_t(1) << fit) - 1;
+                if (!~used) {
+                    if (n == 1) {  // full: move the hint past it
+                        size_t low = g;
+                        a->low.compare_exchange_strong(low, g + 1, std::memory_order_relaxed);
                     }
-                    if (!starts) break;
-                    // Resident pages first (no faults): runs of dirty slots, if any.
-                    uint64_t warm = starts & run_starts(grp.dirty.load(std::memory_order_relaxed) & ~used, n);
-                    unsigned i = unsigned(__builtin_ctzll(warm ? warm : starts));
-                    uint64_t bits = run << i;
-                    if (!grp.used.compare_exchange_weak(used, used | bits, std::memory_order_acq_rel))
-                        continue;
-                    // The giver sets `dirty` before it clears `used`: after our CAS, this
-                    // sees every dirty bit of ours.
-                    *dirty_mask = (grp.dirty.fetch_and(~bits, std::memory_order_acq_rel) & bits) >> i;
-                    size_t off = (g * kGroupSlots + i) * kSbSize;
-                    if (!commit_arena(a, off + n * kSbSize)) {  // no memory: undo, nothing burnt
-                        if (*dirty_mask) grp.dirty.fetch_or(*dirty_mask << i, std::memory_order_release);
-                        grp.used.fetch_and(~bits, std::memory_order_release);
-                        return 0;
-                    }
-                    size_t reach = a->reach.load(std::memory_order_relaxed);
-                    while (reach < off + n * kSbSize &&
-                           !a->reach.compare_exchange_weak(reach, off + n * kSbSize, std::memory_order_relaxed)) {}
-                    g_slots_used.add(long(n * kSbSize));
-                    g_slots_dirty.add(-long(__builtin_popcountll(*dirty_mask) * kSbSize));
-                    return a->base + off;
+                    continue;
                 }
-                if (n == 1 && !~used) {  // full: move the hint past it
-                    size_t low = g;
-                    a->low.compare_exchange_strong(low, g + 1, std::memory_order_relaxed);
+                uint64_t starts = run_starts(~used, n) & aligned_starts(a->base + g * kGroupBytes, align, phase);
+                if (ours < (g + 1) * kGroupSlots + n - 1) {  // the run must end below `ours`
+                    size_t fit = ours >= g * kGroupSlots + n ? ours - g * kGroupSlots - n + 1 : 0;
+                    starts &= fit >= 64 ? ~uint64_t(0) : (uint64_t(1) << fit) - 1;
                 }
+                uint64_t dirty = grp.dirty.load(std::memory_order_relaxed) & ~used;
+                for (uint64_t m = starts; m; m &= m - 1) {
+                    unsigned i = unsigned(__builtin_ctzll(m)), score = bits_set(dirty & run << i);
+                    if (found && score <= best_score) continue;
+                    best_a = a, best_g = g, best_i = i, best_score = score, best_used = used, found = true;
+                    if (score == n || !dirty) break;
+                }
+                if (found && best_score == n) break;
             }
+            if (found && best_score == n) break;
         }
-        if (attempt || !add_arena(n * kSbSize + (align > kSbSize ? align : 0))) return 0;
+        if (found) {
+            Arena *a = best_a;
+            Group &grp = a->groups[best_g];
+            uint64_t bits = run << best_i;
+            if (best_used & bits || !grp.used.compare_exchange_strong(best_used, best_used | bits, std::memory_order_acq_rel)) {
+                attempt = -1;  // lost a race for it: look again
+                continue;
+            }
+            // The giver sets `dirty` before it clears `used`: after our CAS, this sees
+            // every dirty bit of ours.
+            *dirty_mask = (grp.dirty.fetch_and(~bits, std::memory_order_acq_rel) & bits) >> best_i;
+            size_t off = (best_g * kGroupSlots + best_i) * kSbSize;
+            if (!commit_arena(a, off + n * kSbSize)) {  // no memory: undo, nothing burnt
+                if (*dirty_mask) grp.dirty.fetch_or(*dirty_mask << best_i, std::memory_order_release);
+                grp.used.fetch_and(~bits, std::memory_order_release);
+                return 0;
+            }
+            size_t reach = a->reach.load(std::memory_order_relaxed);
+            while (reach < off + n * kSbSize &&
+                   !a->reach.compare_exchange_weak(reach, off + n * kSbSize, std::memory_order_relaxed)) {}
+            g_slots_used.add(long(n * kSbSize));
+            g_slots_dirty.add(-long(bits_set(*dirty_mask) * kSbSize));
+            return a->base + off;
+        }
+        if (attempt > 0 || !add_arena(n * kSbSize + (align > kSbSize ? align : 0))) return 0;
     }
 }
 
@@ -703,7 +730,7 @@ bool slots_extend(uintptr_t first, unsigned have, unsigned want) {
     size_t reach = a->reach.load(std::memory_order_relaxed);
     while (reach < end && !a->reach.compare_exchange_weak(reach, end, std::memory_order_relaxed)) {}
     g_slots_used.add(long((want - have) * kSbSize));
-    g_slots_dirty.add(-long(__builtin_popcountll(dirty) * kSbSize));
+    g_slots_dirty.add(-long(bits_set(dirty) * kSbSize));
     return true;
 }
 
@@ -715,13 +742,20 @@ bool slots_extend(uintptr_t first, unsigned have, unsigned want) {
  *    power of two and three times a power of two kept as a class of its own.  The table
  *    is computed at compile time; a request finds its class with one byte load.
  * ===================================================================================== */
-constexpr size_t kSbUsable = kSbSize - kSbHeader;
 constexpr size_t kMaxClasses = 160;
 constexpr size_t kIndexSlots = kSmallMax / kGrain + 1;  // class_of()'s table
 constexpr size_t kFastSlots = kFastMax / kGrain + 1;    // Heap::by_slot
 
+/* A class's first block sits at the block size's own alignment (its lowest set bit, up to
+ * a page, at least past the header), so that every block is aligned that far: aligned
+ * requests up to a page take a class instead of a page run.  It costs no block. */
+constexpr size_t first_block(size_t size) {
+    size_t natural = size & (~size + 1);
+    return natural > kPage ? kPage : natural < kSbHeader ? kSbHeader : natural;
+}
 struct ClassTable {
     uint32_t size[kMaxClasses] = {};
+    uint32_t first[kMaxClasses] = {};          // offset of the first block in a superblock
     uint64_t divisor_magic[kMaxClasses] = {};  // n % size == 0  <=>  n * magic < magic
     uint32_t count = 0;
     uint8_t index[kIndexSlots] = {};  // slot = (request + grain - 1) / grain -> class
@@ -740,12 +774,13 @@ constexpr ClassTable make_classes() {
             size_t limit_x1000 = lo <= 8192 ? 1060 : 1100;
             for (size_t c = lo; c <= kSmallMax; c += kGrain) {
                 // footprint of a block of class c, in units of 1/1000 of the request
-                size_t per_block_x1000 = kSbSize * 1000 / (kSbUsable / c);
+                size_t per_block_x1000 = kSbSize * 1000 / ((kSbSize - first_block(c)) / c);
                 if (per_block_x1000 <= lo * limit_x1000) best = c;
                 if (forced_class(c)) break;
             }
         }
         t.divisor_magic[t.count] = ~uint64_t(0) / best + 1;
+        t.first[t.count] = uint32_t(first_block(best));
         t.size[t.count++] = uint32_t(best);
         lo = best + kGrain;
     }
@@ -829,6 +864,7 @@ struct Superblock {
     uint32_t block_size;
     uint32_t capacity;
     uint64_t magic;              // n % block_size == 0  <=>  n * magic < magic
+    uint16_t first;              // offset of the first block
     uint8_t kind;
     uint8_t size_class;
     uint8_t clean;               // all pages past the header are known to be zero
@@ -844,7 +880,7 @@ static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two 
 inline Superblock *header_of(const void *p) {  // p is never the first byte of its superblock
     return reinterpret_cast<Superblock *>((uintptr_t(p) - 1) & ~(kSbSize - 1));
 }
-inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + kSbHeader; }
+inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + sb->first; }
 
 /* Blocks of 16 bytes and more carry a canary (in the default build, all of them). */
 inline bool has_canary(const Superblock *sb) { return kGrain >= 16 || sb->block_size >= 16; }
@@ -1267,7 +1303,9 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->size_class = uint8_t(c);
     sb->block_size = bs;
     sb->magic = kClasses.divisor_magic[c];
-    sb->capacity = uint32_t(kSbUsable / bs < kMaxCapacity ? kSbUsable / bs : kMaxCapacity);
+    sb->first = uint16_t(kClasses.first[c]);
+    size_t fits = (kSbSize - sb->first) / bs;
+    sb->capacity = uint32_t(fits < kMaxCapacity ? fits : kMaxCapacity);
     sb->free = sb->reserve = nullptr;
     sb->out = sb->spare = 0;
     sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
@@ -1464,7 +1502,7 @@ inline Map map_of(const Tagged &t) { return Map(t.tag) << 64 | t.ptr; }
 inline Tagged tagged_of(Map m) { return Tagged{uintptr_t(m), uint64_t(m >> 64)}; }
 inline Map run_bits(unsigned first, unsigned pages) { return ((Map(1) << pages) - 1) << first; }
 inline unsigned ctz128(Map m) { return uint64_t(m) ? unsigned(__builtin_ctzll(uint64_t(m))) : 64 + unsigned(__builtin_ctzll(uint64_t(m >> 64))); }
-inline unsigned popcount128(Map m) { return unsigned(__builtin_popcountll(uint64_t(m)) + __builtin_popcountll(uint64_t(m >> 64))); }
+inline unsigned popcount128(Map m) { return unsigned(bits_set(uint64_t(m)) + bits_set(uint64_t(m >> 64))); }
 constexpr Map kHeaderOnly = 1;
 
 /* The first page of a free run of `pages` pages whose address is a multiple of `step`
@@ -1879,7 +1917,7 @@ void purge_group(Arena *a, size_t g, uint64_t cutoff, long budget) {
         m &= ~((n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1) << i);
     }
     uint64_t was = grp.dirty.fetch_and(~expired, std::memory_order_acq_rel) & expired;
-    g_slots_dirty.add(-long(__builtin_popcountll(was) * kSbSize));
+    g_slots_dirty.add(-long(bits_set(was) * kSbSize));
     grp.used.fetch_and(~expired, std::memory_order_release);
 }
 
@@ -1999,9 +2037,9 @@ inline void *alloc(size_t size) {
 
 void *alloc_aligned(size_t align, size_t size) {
     if (align <= kGrain) return alloc(size);
-    if (size <= kSmallMax && align <= kSbHeader) {  // a class whose blocks fall on the alignment
-        for (unsigned c = class_of(size); c < kNumClasses; c++)
-            if (kClasses.size[c] % align == 0) return small_alloc(tls_heap, c);
+    if (size <= kSmallMax && align <= kPage) {  // a class whose blocks fall on the alignment
+        for (unsigned c = class_of(size ? size : 1); c < kNumClasses; c++)
+            if (kClasses.size[c] % align == 0 && kClasses.first[c] % align == 0) return small_alloc(tls_heap, c);
     }
     bool clean;
     return alloc_big(size, align, &clean);
@@ -2206,7 +2244,7 @@ __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
             auto *host = reinterpret_cast<Host *>(slot);
             uint64_t lo = peek(&host->map.ptr) | peek(&host->dirty[0]);
             uint64_t hi = peek(&host->map.tag) | peek(&host->dirty[1]);
-            pages += unsigned(__builtin_popcountll(~lo) + __builtin_popcountll(~hi));
+            pages += unsigned(bits_set(~lo) + bits_set(~hi));
         }
     }
     return pages * kPage;

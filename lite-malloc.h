@@ -62,7 +62,7 @@
 #define LITE_MALLOC_MIN_ALIGN 16
 #endif
 #ifndef LITE_MALLOC_RETAIN_MB
-#define LITE_MALLOC_RETAIN_MB 64
+#define LITE_MALLOC_RETAIN_MB 128
 #endif
 
 #ifdef __cplusplus

@@ -22,7 +22,7 @@
 # ENGINES_COUNT 1 and 1024, RETAIN_MB -1 and 0, the 0/1 and 8/16 switches both ways);
 # config_ranges.sh checks what compiles and what is refused.
 # The default build in $TOP runs variant_stress too, as the control for every probe (and it
-# pins the default retain limit, 64 MiB).
+# pins the default retain limit, 128 MiB).
 set -euo pipefail
 source "$(dirname "$0")/src/common.bash"
 require_libs
@@ -87,7 +87,7 @@ note "control: default build"
 mkdir -p "$SCRATCH/default"
 build_tests "$SCRATCH/default" "$TOP" ""
 run_against "$TOP" default-stress "$SCRATCH/default/variant_stress" --lib "$TOP/liblite-malloc-shared.so" \
-    $B --engines-probe scan,own --links encoded --retain-mib 64
+    $B --engines-probe scan,own --links encoded --retain-mib 128
 cat "$SCRATCH/default-stress.log"
 
 for v in "${VARIANTS[@]}"; do
