@@ -28,6 +28,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,6 @@ constexpr size_t kSmallMax =                                   // largest small 
     (size_t(LITE_MALLOC_MINIBLOCK_CACHE_SIZE) * 8 + kGrain - 1) / kGrain * kGrain;
 constexpr size_t kFastMax = kSmallMax < 8192 ? kSmallMax : 8192;  // malloc's one-load class lookup
 constexpr size_t kMediumPages = LITE_MALLOC_SUPERBLOCK_CACHE_SIZE;  // largest run in a host
-constexpr size_t kMediumMax = kMediumPages * kPage;
 static_assert(kMediumPages >= 4 && kMediumPages < kSbPages, "SUPERBLOCK_CACHE_SIZE: 4..127");
 static_assert(LITE_MALLOC_MINIBLOCK_CACHE_SIZE >= 2 && LITE_MALLOC_MINIBLOCK_CACHE_SIZE <= 6144, "MINIBLOCK_CACHE_SIZE: 2..6144");
 static_assert(LITE_MALLOC_ENGINES_COUNT >= 1 && LITE_MALLOC_ENGINES_COUNT <= 1024, "ENGINES");
@@ -2281,16 +2281,21 @@ long peak_rss_kib() {  // VmHWM from /proc/self/status
     return hwm ? strtol(hwm + 6, nullptr, 10) : -1;
 }
 
+/* One line of the report, formatted on the stack and written with one system call. */
+__attribute__((format(printf, 1, 2))) void out(const char *fmt, ...) {
+    char line[160];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0) os_write(line, size_t(n) < sizeof line ? size_t(n) : sizeof line - 1);
+}
+
 void print_report() {
     static ClassUsage per_class[kNumClasses];  // static: no stack bulge, report is rare
     memset(per_class, 0, sizeof per_class);
     struct lite_malloc_stats st;
     fill_stats(&st, per_class);
-    char line[160];
-    auto out = [&](const char *fmt, auto... args) {
-        int n = snprintf(line, sizeof line, fmt, args...);
-        if (n > 0) os_write(line, size_t(n) < sizeof line ? size_t(n) : sizeof line - 1);
-    };
     auto mib = [](size_t b) { return double(b) / (1 << 20); };
     out("lite-malloc: statistics of process %ld\n", syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0));
     out("  mapped     %10.1f MiB   peak %.1f MiB (arenas, large mappings, metadata)\n",
@@ -2340,8 +2345,8 @@ extern "C" void __libc_free(void *);
 extern "C" void *__libc_realloc(void *, size_t);
 /* glibc exports no __libc_ name for malloc_usable_size.  With --wrap, __real_ reaches it;
  * with --defsym it is our own wrapper again, and then a foreign block's size is unknown. */
-extern "C" size_t __real_malloc_usable_size(void *) __attribute__((weak));
-extern "C" size_t __wrap_malloc_usable_size(void *);
+extern "C" size_t __real_malloc_usable_size(void *) __THROW __attribute__((weak));
+extern "C" size_t __wrap_malloc_usable_size(void *) __THROW;
 size_t foreign_usable(void *p) {
     auto real = &__real_malloc_usable_size;
     return real && real != &__wrap_malloc_usable_size ? real(p) : 0;
@@ -2456,22 +2461,27 @@ LITE_API int lite_trim(size_t) { return trim_all(); }
 #define LITE_ALIAS(name) name
 #elif LITE_MALLOC_BUILD == 2
 #define LITE_ALIAS(name) __wrap_##name
+#ifndef __THROW
+#define __THROW
+#endif
+/* (__THROW: the definitions below carry it, and clang wants declaration and definition
+ * to agree on it.) */
 extern "C" {
-void *__wrap_malloc(size_t);
-void __wrap_free(void *);
-void *__wrap_calloc(size_t, size_t);
-void *__wrap_realloc(void *, size_t);
-void *__wrap_reallocarray(void *, size_t, size_t);
-void *__wrap_memalign(size_t, size_t);
-int __wrap_posix_memalign(void **, size_t, size_t);
-void *__wrap_aligned_alloc(size_t, size_t);
-void *__wrap_valloc(size_t);
-void *__wrap_pvalloc(size_t);
-size_t __wrap_malloc_usable_size(void *);
-int __wrap_malloc_trim(size_t);
-struct mallinfo2 __wrap_mallinfo2(void);
-struct mallinfo __wrap_mallinfo(void);
-void __wrap_malloc_stats(void);
+void *__wrap_malloc(size_t) __THROW;
+void __wrap_free(void *) __THROW;
+void *__wrap_calloc(size_t, size_t) __THROW;
+void *__wrap_realloc(void *, size_t) __THROW;
+void *__wrap_reallocarray(void *, size_t, size_t) __THROW;
+void *__wrap_memalign(size_t, size_t) __THROW;
+int __wrap_posix_memalign(void **, size_t, size_t) __THROW;
+void *__wrap_aligned_alloc(size_t, size_t) __THROW;
+void *__wrap_valloc(size_t) __THROW;
+void *__wrap_pvalloc(size_t) __THROW;
+size_t __wrap_malloc_usable_size(void *) __THROW;
+int __wrap_malloc_trim(size_t) __THROW;
+struct mallinfo2 __wrap_mallinfo2(void) __THROW;
+struct mallinfo __wrap_mallinfo(void) __THROW;
+void __wrap_malloc_stats(void) __THROW;
 }
 #endif
 
@@ -2572,7 +2582,8 @@ LITE_API int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct 
  * the handful of libstdc++ functions weakly; a program calling operator new has them.
  * That includes the C++ runtime behind the one try/catch below (nothrow new must catch
  * a std::bad_alloc thrown by a new-handler); no exception can exist without libstdc++. */
-__asm__(".weak __gxx_personality_v0\n.weak __cxa_begin_catch\n.weak __cxa_end_catch\n.weak _Unwind_Resume");
+__asm__(".weak __gxx_personality_v0\n.weak __cxa_begin_catch\n.weak __cxa_end_catch\n.weak _Unwind_Resume\n"
+        ".weak _ZSt9terminatev");  // (clang's noexcept handler calls std::terminate)
 extern "C" void *lite_cxx_get_new_handler() __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
 extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak, noreturn));
 #else
