@@ -60,6 +60,7 @@ ALLOWED=(
 "__gxx_personality_v0|U|cxx|the same"
 "_Unwind_Resume|w|shared|unwinding through that catch (weak; emitted by some compilers)"
 "_ZSt9terminatev|w|shared|std::terminate: clang's handler of an exception escaping noexcept code (weak)"
+"_ZSt9terminatev|U|cxx|the same (this member is only linked into C++ programs)"
 "_Unwind_Resume|any|cxx|the same"
 "__cxa_finalize|w|shared|C runtime (crtbeginS.o), in every shared library"
 "__gmon_start__|w|shared|C runtime: profiling hook, in every shared library"
