@@ -867,13 +867,16 @@ struct Superblock {
     uint16_t first;              // offset of the first block
     uint8_t kind;
     uint8_t size_class;
-    uint8_t clean;               // all pages past the header are known to be zero
     // line 1: shared
     alignas(64) std::atomic<uintptr_t> remote;
     std::atomic<uintptr_t> link;  // next node in a pool stack
     uint32_t out;                 // detached: blocks out when it was detached
     uint32_t spare;               // detached: blocks free when it was detached
-    char pad2_[40];
+    // The owner's, rarely: the pages below `resident_end` (an offset) may be resident,
+    // since `resident_at` (ms); those above the bump pointer are the tail (tail_trim).
+    uint32_t resident_end;
+    uint64_t resident_at;
+    char pad2_[24];
 };
 static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two cache lines");
 
@@ -1045,13 +1048,14 @@ struct Heap {
     unsigned engine;
     std::atomic<uintptr_t> link;       // in the stack of recycled heaps
     Heap *all_next;                    // the list of every heap ever made
+    uint64_t tail_check_at;            // when tail_trim looks at the tails next (ms)
     Held held;
     constexpr explicit Heap(bool bootstrap = false);
 };
 
 Superblock g_empty{};  // a superblock with nothing in it: what current[] holds for "none"
 constexpr Heap::Heap(bool bootstrap)
-    : by_slot{}, current{}, host(nullptr), engine(0), link(0), all_next(nullptr), held(bootstrap) {
+    : by_slot{}, current{}, host(nullptr), engine(0), link(0), all_next(nullptr), tail_check_at(0), held(bootstrap) {
     for (auto &c : current) c = &g_empty;
     for (auto &c : by_slot) c = &g_empty;
 }
@@ -1310,7 +1314,6 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->out = sb->spare = 0;
     sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
     sb->end = blocks_start(sb) + size_t(sb->capacity) * bs;
-    sb->clean = 0;  // its pages are about to be used
     sb->remote.store(0, std::memory_order_relaxed);
     sb->owner.store(h, std::memory_order_release);
     side_of(uintptr_t(sb))->role.store(kRoleSmall, std::memory_order_release);
@@ -1353,7 +1356,7 @@ bool collect_remote(Superblock *sb) {
  * Another thread may be using the lists, so every link is checked to stay inside sb. */
 __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb) {
     uint32_t n = 0;
-    uintptr_t lo = uintptr_t(blocks_start(sb)), hi = uintptr_t(sb->end), key = Block::key();
+    uintptr_t lo = uintptr_t(sb) + sb->first, hi = uintptr_t(sb->end), key = Block::key();  // (no inline call: TSan)
     Block *lists[2] = {sb->free, sb->reserve};
     for (Block *list : lists)
         for (uintptr_t b = uintptr_t(list); b && n < sb->capacity; b = reinterpret_cast<Block *>(b)->link ^ key, n++)
@@ -1407,12 +1410,41 @@ Superblock *adopt(Heap *h, unsigned c) {
     }
 }
 
-/* An empty superblock nobody else owns: from the pools, else carved from an arena. */
+/* An empty superblock nobody else owns: a slot of the page store, one with resident
+ * pages first (its blocks then need no page faults). */
 Superblock *fresh_superblock() {
     uint64_t dirty;
     auto *sb = reinterpret_cast<Superblock *>(slots_take(1, 0, 0, &dirty));
-    if (sb) sb->clean = !dirty;
+    if (sb) {
+        sb->resident_end = dirty ? uint32_t(kSbSize) : 0;
+        sb->resident_at = now_ms();
+    }
     return sb;
+}
+
+/* The tail: a small superblock uses its slot's pages from the bottom up, as its bump
+ * pointer moves, so the resident pages of a reused slot above the bump pointer serve
+ * nobody until it gets there, and the slot store cannot purge them (the owner may extend
+ * into them at any moment).  So the owner does, as decay would: every quarter of the
+ * decay delay, at a refill, it gives back the tails that have been resident longer than
+ * the delay, all but kTailKeep bytes above the bump pointer (one madvise each).  Tails
+ * reached within the delay are never faulted in again; an idle heap's stay (at most one
+ * superblock per class and heap, as for the blocks it holds). */
+constexpr size_t kTailKeep = 4 * kPage;
+inline size_t tail_start(Superblock *sb) {
+    return round_up(size_t(sb->bump.load(std::memory_order_relaxed) - reinterpret_cast<char *>(sb)), kPage) + kTailKeep;
+}
+NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
+    h->tail_check_at = now + (g_settings.decay_ms / 4 > 10 ? g_settings.decay_ms / 4 : 10);
+    if (g_settings.retain_bytes < 0) return;  // keep everything
+    for (unsigned c = 0; c < kNumClasses; c++) {
+        Superblock *sb = h->current[c];
+        if (sb == &g_empty || now - sb->resident_at < age) continue;
+        size_t from = tail_start(sb);
+        if (sb->resident_end <= from) continue;
+        os_advise(reinterpret_cast<char *>(sb) + from, sb->resident_end - from, MADV_DONTNEED);
+        sb->resident_end = uint32_t(from);
+    }
 }
 
 NOINLINE void *small_refill(Heap *h, unsigned c);
@@ -1435,6 +1467,7 @@ inline void *small_alloc_slot(Heap *h, size_t slot) {  // the malloc fast path
 }
 
 void *small_refill_owned(Heap *h, unsigned c) {
+    if (uint64_t now = now_ms(); UNLIKELY(now >= h->tail_check_at)) tail_trim(h, now, uint64_t(g_settings.decay_ms));
     Superblock *sb = h->current[c];
     if (sb != &g_empty) {
         for (;;) {
@@ -2195,8 +2228,9 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
  * synchronisation point): the figures are exact when the other threads are not in the
  * middle of a malloc or free. */
 struct ClassUsage { size_t superblocks, blocks; };
-__attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class) {
+__attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class, size_t *tails) {
     long total = 0;
+    *tails = 0;
     auto count = [&](unsigned c, long blocks, long block_size) {
         total += blocks * block_size;
         if (per_class && c < kNumClasses) per_class[c].blocks += size_t(blocks);
@@ -2212,11 +2246,13 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             long out;
             if (w & kEmptied) out = 0;
             else if (w & kDetached) out = long(sb->out) - long(remote_count(w));
-            else out = (long(peek(&sb->bump)) - long(uintptr_t(blocks_start(sb)))) / long(sb->block_size) -
+            else out = (long(peek(&sb->bump)) - long(uintptr_t(sb) + sb->first)) / long(sb->block_size) -
                        long(free_list_length(sb)) - long(remote_count(w));
             if (out < 0) out = 0;
             if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
             count(sb->size_class, out, sb->block_size);
+            size_t from = round_up(size_t(peek(&sb->bump) - uintptr_t(sb)), kPage) + kTailKeep;
+            if (sb->resident_end > from) *tails += sb->resident_end - from;
         }
     }
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
@@ -2252,12 +2288,12 @@ __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
 
 void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
     memset(s, 0, sizeof *s);
-    size_t runs;
+    size_t runs, tails;
     held_bytes(&s->bytes_pending, &runs);
     s->bytes_mapped = size_t(g_mapped.get());
     s->large_in_use = size_t(g_large_in_use.get());
-    s->bytes_in_use = small_in_use(per_class) + size_t(g_medium_in_use.get()) + s->large_in_use;
-    s->bytes_cached = size_t(g_slots_dirty.get() + g_host_dirty.get()) + runs;
+    s->bytes_in_use = small_in_use(per_class, &tails) + size_t(g_medium_in_use.get()) + s->large_in_use;
+    s->bytes_cached = size_t(g_slots_dirty.get() + g_host_dirty.get()) + runs + tails;
     long clean_slots = g_committed.get() - g_slots_used.get() - g_slots_dirty.get();
     s->bytes_released = size_t(clean_slots > 0 ? clean_slots : 0) + host_clean_bytes();
     s->superblocks = size_t(g_slots_used.get()) / kSbSize;
@@ -2323,6 +2359,7 @@ bool trim_all() {
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
         if (h == tls_heap) held_flush(h);
         else held_claim(h);
+    if (tls_heap != &g_bootstrap) tail_trim(tls_heap, now_ms(), 0);  // (only the owner may)
     long before = g_slots_dirty.get() + g_host_dirty.get();
     bool mine = !g_purging.exchange(true, std::memory_order_acquire);
     purge(now_ms());
