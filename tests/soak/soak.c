@@ -25,6 +25,10 @@
  *                                   the run must then fail with a corruption report
  *   -F F  / SOAK_RSS_FACTOR         RSS verdict: second-half max <= F * first-half max + S (1.15)
  *   -S S  / SOAK_RSS_SLACK_MB       (see judge_rss)                                   (16)
+ *           SOAK_RSS_LESS_CACHED=1  the RSS verdict judges RSS minus lite-malloc's own
+ *                                   bytes_cached (free memory it keeps resident for reuse, which
+ *                                   its decay gives back and its retain limit bounds): what is
+ *                                   left is memory in use or lost; needs lite_stats
  *   -L R  / SOAK_LEAK_MB_PER_S      test flag (positive control of the RSS verdict): the main
  *                                   thread leaks R MiB per second (malloc'ed, written, never
  *                                   freed) from the end of the warm-up on; the RSS verdict
@@ -835,6 +839,19 @@ static void lite_fields(char *out, size_t n)
 }
 
 struct sample { double t; double rss_mib; };
+static int cfg_rss_less_cached;
+
+/* What the RSS verdict judges: RSS, or (SOAK_RSS_LESS_CACHED) RSS less lite-malloc's cache. */
+static double rss_for_verdict_mib(void)
+{
+    double rss = rss_kib() / 1024.0;
+    if (cfg_rss_less_cached && g_lite_stats) {
+        struct lite_malloc_stats s;
+        g_lite_stats(&s);
+        rss -= mib((double)s.bytes_cached);
+    }
+    return rss;
+}
 static struct sample *g_samples;
 static size_t g_nsamples, g_cap_samples;
 
@@ -874,9 +891,9 @@ static int judge_rss(double duration, char *why, size_t whylen)
     double n = (double)(nA + nB);
     double slope = n >= 2 && n * sxx - sx * sx > 0 ? (n * sxy - sx * sy) / (n * sxx - sx * sx) : 0;
     double limit = cfg_rss_factor * maxA + cfg_rss_slack_mb;
-    printf("soak: RSS after warm-up %.0fs: first half [%.0fs,%.0fs) %zu samples max %.1f MiB (min %.1f); "
+    printf("soak: RSS%s after warm-up %.0fs: first half [%.0fs,%.0fs) %zu samples max %.1f MiB (min %.1f); "
            "second half [%.0fs,%.0fs] %zu samples max %.1f MiB; limit %.2f*%.1f+%.0f = %.1f MiB; slope %+.2f MiB/min\n",
-           W, W, mid, nA, maxA, nA ? minA : 0.0, mid, duration, nB, maxB, cfg_rss_factor, maxA,
+           cfg_rss_less_cached ? " less lite_cached" : "", W, W, mid, nA, maxA, nA ? minA : 0.0, mid, duration, nB, maxB, cfg_rss_factor, maxA,
            cfg_rss_slack_mb, limit, slope * 60);
     if (nA < 2 || nB < 2) {
         snprintf(why, whylen, "run too short to judge RSS: %zu and %zu samples after a %.0fs warm-up", nA, nB, W);
@@ -954,6 +971,7 @@ int main(int argc, char **argv)
     cfg_rss_factor = env_num("SOAK_RSS_FACTOR", cfg_rss_factor);
     cfg_rss_slack_mb = env_num("SOAK_RSS_SLACK_MB", cfg_rss_slack_mb);
     cfg_leak_mb_per_s = env_num("SOAK_LEAK_MB_PER_S", 0);
+    cfg_rss_less_cached = env_num("SOAK_RSS_LESS_CACHED", 0) != 0;
     int opt;
     while ((opt = getopt(argc, argv, "t:i:m:w:l:c:s:e:C:F:S:L:h")) != -1) {
         char o[2] = {(char)opt, 0};
@@ -1003,6 +1021,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!is_lite) g_lite_stats = NULL;
+    if (cfg_rss_less_cached && !g_lite_stats) {
+        printf("soak: FAIL (SOAK_RSS_LESS_CACHED needs lite-malloc's lite_stats)\n");
+        return 2;
+    }
 
     /* Budgets and tables (the harness's own tables are mmapped, not malloc'ed). */
     g_x_budget = cfg_max_live / 8;
@@ -1072,7 +1094,7 @@ int main(int argc, char **argv)
             }
         }
         if (t >= next_sample || finished) {
-            if (g_nsamples < g_cap_samples) g_samples[g_nsamples++] = (struct sample){t, rss_kib() / 1024.0};
+            if (g_nsamples < g_cap_samples) g_samples[g_nsamples++] = (struct sample){t, rss_for_verdict_mib()};
             next_sample += 1;
             if (cfg_leak_mb_per_s > 0 && !finished && t >= warm) leak_some(cfg_leak_mb_per_s * MiB);
         }
