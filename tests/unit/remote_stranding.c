@@ -24,7 +24,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
-#define RETAIN (64 * MiB)
+#define RETAIN ((long)LITE_MALLOC_RETAIN_MB * MiB) /* the default retain bound (lite-malloc.h) */
 
 static void *map_array(size_t bytes)
 {
