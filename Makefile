@@ -22,9 +22,11 @@ LIBS = liblite-malloc-static.a liblite-malloc-shared.so
 all: $(LIBS)
 
 # Shared library: defines malloc & co. (and operator new) so it interposes the C library.
+# -z nodelete: dlclose leaves it loaded (its thread-exit hook and its memory outlive any
+# dlclose; see tests/scripts/dlopen_cycle.sh).
 liblite-malloc-shared.so: lite-malloc.cpp lite-malloc.h
 	$(CXX) $(LIBFLAGS) -fexceptions -DLITE_MALLOC_BUILD=1 -c lite-malloc.cpp -o lite-malloc-shared.o
-	$(CC) -shared -Wl,-soname,liblite-malloc-shared.so -Wl,-z,now -o $@ lite-malloc-shared.o
+	$(CC) -shared -Wl,-soname,liblite-malloc-shared.so -Wl,-z,now -Wl,-z,nodelete -o $@ lite-malloc-shared.o
 
 # Static library: defines __wrap_malloc & co. for -Wl,--wrap (and --defsym).  operator new
 # lives in its own member so that C programs linking the archive never need libstdc++.

@@ -3,23 +3,53 @@
  * Copyright (C) 2026 the lite-malloc authors.
  * SPDX-License-Identifier: LGPL-3.0-or-later
  *
- * How it works, in one paragraph.  Memory comes from large reserved arenas, carved into
- * superblocks aligned to their size, so the metadata of any block is found by masking its
- * address.  Each thread owns a heap: for every size class a list of superblocks, the first
- * of which serves malloc from a plain free list with no atomic instruction.  A free by the
- * owning thread pushes onto that list; a free by any other thread is a CAS push onto the
- * superblock's remote list, which the owner takes in one exchange when its free list runs
- * dry.  Full superblocks are not tracked at all: their owner lets go of them, and the first
- * remote free that lands on one puts it up for adoption.  Empty superblocks go to shared
- * pools ("engines") from which any thread and any size class reuse them.  Sizes above the
- * small limit are page-granular spans inside span-host superblocks, cached per page count;
- * above the medium limit, blocks are mapped directly.  No lock is taken anywhere.
+ * How it works, in one paragraph.  Memory comes from large reserved arenas cut into
+ * 512 KiB slots aligned to their size, so the header of any block's slot is found by
+ * masking its address.  Each thread owns a heap, and a heap owns at most one small
+ * superblock per size class, from whose plain free list malloc serves with no atomic
+ * instruction.  A thread frees its own blocks onto that list; blocks of other heaps go
+ * into its outbox and back to their superblocks in batches, one CAS each.  A superblock
+ * its owner used up is detached: the frees that come back count it down, and the last
+ * one sends it to the slot store, whoever makes it.  Sizes above the small classes are
+ * runs of pages inside host slots, or runs of whole slots; every slot comes from the one
+ * slot store and goes back to it, so any size reuses what any size freed, and free pages
+ * unused for the decay delay go back to the OS.  No lock is taken anywhere.
  *
  * Sections, in layer order:
- *   1. configuration          5. size classes
- *   2. OS calls               6. superblocks: pools, adoption, remote frees
- *   3. lock-free primitives   7. per-thread heaps and the three engines (small/medium/large)
- *   4. address space          8. entry points
+ *   1. configuration                   7. per-thread heaps and the engines
+ *   2. OS calls                           7a. what a heap holds back (outbox, run cache)
+ *   3. lock-free primitives               7b. small engine      7c. medium engine
+ *   4. address space: metadata, the       7d. large engine      7e. decay
+ *      ownership map, arenas and the      7f. a heap handed back
+ *      slot store                         7g. dispatch by size  7h. statistics, trimming
+ *   5. size classes                    8. entry points: the lite_* API, the C library's
+ *   6. superblocks: remote frees,         names, operator new/delete
+ *      adoption
+ *
+ * Glossary (one word per concept):
+ *   arena        a reserved, size-aligned range of address space, made read-write as used
+ *   slot         a 512 KiB, 512 KiB-aligned piece of an arena; the unit of the slot store
+ *   group        64 slots sharing two bitmap words (used, dirty) in the slot store
+ *   slot store   the arenas' free slots: taken and given back in runs, coalescing
+ *   superblock   a slot's header view; a small superblock holds blocks of one class
+ *   host         a slot whose pages are handed out as medium runs (page 0: its header)
+ *   run          consecutive pages of a host (a medium block) or slots (a large block)
+ *   heap         a thread's allocation state: its owned superblocks, host and held memory
+ *   owned        a small superblock a heap allocates from (one per class and heap)
+ *   detached     a small superblock nobody allocates from; frees count it down
+ *   listed       detached (or an unowned host) with room enough to be worth adopting
+ *   adoption     a heap taking over a listed superblock or host, from the adoption stacks
+ *   engine       the small, medium or large allocator (sections 7b-7d)
+ *   shard        one copy of the adoption stacks (LITE_MALLOC_ENGINES_COUNT of them)
+ *   outbox       blocks a heap freed into superblocks it does not own, sent in batches
+ *   run cache    medium runs a heap freed, kept for its next requests of the same size
+ *   held         what a heap holds back: its outbox and its run cache
+ *   dirty        free memory whose pages may be resident ("cached" in the statistics)
+ *   purge        giving free pages back to the OS with madvise ("released" afterwards)
+ *   decay        purging what has been free for the decay delay
+ *   retain limit the most dirty memory kept, however recent (LITE_MALLOC_RETAIN_MB)
+ *   tail         resident pages of a small superblock above its bump pointer
+ *   side slot    per-slot words kept outside the slot (role, adoption link, freed_at)
  */
 #include "lite-malloc.h"
 
@@ -93,13 +123,14 @@ constexpr size_t kArenaMin = kChunk;
 constexpr size_t kMaxRequest = size_t(1) << 46;               // above: ENOMEM at once
 constexpr size_t kExtendBytes = 4096;                         // fresh blocks threaded at once
 constexpr long kRetainDefault = LITE_MALLOC_RETAIN_MB < 0 ? -1 : long(LITE_MALLOC_RETAIN_MB) << 20;
-constexpr unsigned kEngines = LITE_MALLOC_ENGINES_COUNT;
+constexpr unsigned kShards = LITE_MALLOC_ENGINES_COUNT;
 constexpr long kDecayMsDefault = 1000;                        // free pages unused this long go back
 
 /* Run-time settings, read from the environment by the load-time constructor (getenv
  * never allocates).  Until then, and when a variable is absent, the defaults hold.
  *   LITE_MALLOC_RETAIN_MB=n   free memory kept backed by RAM (MiB); -1 keeps everything
- *   LITE_MALLOC_STATS=1       print a report on stderr when the process exits        */
+ *   LITE_MALLOC_STATS=1       print a report on stderr when the process exits
+ *   LITE_MALLOC_DECAY_MS=n    free pages unused this long go back to the OS (at most a day) */
 struct Settings {
     long retain_bytes = kRetainDefault;
     long decay_ms = kDecayMsDefault;
@@ -894,6 +925,8 @@ inline bool freed_already_else_mark(Superblock *sb, Block *b) {
     b->canary = uintptr_t(sb);
     return false;
 }
+/* realloc(): is the block free already?  (The canary only: sb may be another heap's.) */
+inline bool freed_already(const Superblock *sb, const Block *b) { return has_canary(sb) && b->canary == uintptr_t(sb); }
 
 struct SbLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Superblock *>(n)->link; }
@@ -921,33 +954,33 @@ struct AdoptLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return side_of(n)->adopt; }
 };
 constexpr unsigned kHostStack = kNumClasses;  // the last stack: hosts with free pages
-/* Engines (LITE_MALLOC_ENGINES_COUNT): the adoption stacks are sharded this many ways, so
- * that threads listing and adopting do not all CAS one word.  A thread lists into its
- * heap's engine and adopts from it first, then from the others in turn
- * (USE_PERTHREAD_ENGINES=0: every listing picks the next engine in turn). */
-struct alignas(64) Engine {
+/* Shards (LITE_MALLOC_ENGINES_COUNT, a name kept from the original): the adoption stacks are
+ * kept in this many copies, so that threads listing and adopting do not all CAS one word.
+ * A thread lists into its heap's shard and adopts from it first, then from the others in
+ * turn (USE_PERTHREAD_ENGINES=0: every listing picks the next shard in turn). */
+struct alignas(64) Shard {
     TaggedStack<AdoptLink> adoptable[kNumClasses + 1];
 };
-Engine g_engines[kEngines];
-std::atomic<unsigned> g_engine_turn{0};
-unsigned my_engine();  // the calling thread's heap's engine
+Shard g_shards[kShards];
+std::atomic<unsigned> g_shard_turn{0};
+unsigned my_shard();  // the calling thread's heap's shard
 
 /* A detached superblock of class c became LISTED: make sure an adoption stack holds it
- * (engine: the lister's).
+ * (shard: the lister's).
  * (The caller read c before the CAS that listed it: from then on, the superblock may
  * be emptied and reused for another class at any moment; the popper then moves it.) */
-void adopt_offer(Superblock *sb, unsigned c, unsigned engine) {
+void adopt_offer(Superblock *sb, unsigned c, unsigned shard) {
     SideSlot *side = side_of(uintptr_t(sb));
     if (side->queued.exchange(1, std::memory_order_seq_cst)) return;  // its entry is waiting
-    unsigned e = LITE_MALLOC_USE_PERTHREAD_ENGINES ? engine
-                                                   : g_engine_turn.fetch_add(1, std::memory_order_relaxed) % kEngines;
-    g_engines[e].adoptable[c].push(uintptr_t(sb));
+    unsigned e = LITE_MALLOC_USE_PERTHREAD_ENGINES ? shard
+                                                   : g_shard_turn.fetch_add(1, std::memory_order_relaxed) % kShards;
+    g_shards[e].adoptable[c].push(uintptr_t(sb));
 }
-/* An entry of stack c, from the caller's engine first; 0 when all are empty. */
+/* An entry of stack c, from the caller's shard first; 0 when all are empty. */
 uintptr_t adopt_pop(unsigned c) {
-    unsigned first = my_engine();
-    for (unsigned i = 0; i < kEngines; i++) {
-        TaggedStack<AdoptLink> &stack = g_engines[(first + i) % kEngines].adoptable[c];
+    unsigned first = my_shard();
+    for (unsigned i = 0; i < kShards; i++) {
+        TaggedStack<AdoptLink> &stack = g_shards[(first + i) % kShards].adoptable[c];
         if (stack.empty()) continue;
         if (uintptr_t n = stack.pop()) return n;
     }
@@ -983,7 +1016,7 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
             break;
     }
     if (fresh == kEmptied) pool_put(sb);
-    else if (offer) adopt_offer(sb, c, my_engine());
+    else if (offer) adopt_offer(sb, c, my_shard());
 }
 
 /* ===================================================================================== *
@@ -1045,9 +1078,10 @@ struct Heap {
     Superblock *by_slot[kFastSlots];
     Superblock *current[kNumClasses];  // the one superblock of each class this heap owns
     Host *host;                        // the host this heap carves medium runs from
-    unsigned engine;
+    unsigned shard;   
     std::atomic<uintptr_t> link;       // in the stack of recycled heaps
     Heap *all_next;                    // the list of every heap ever made
+    bool in_use;                       // given to a thread and not handed back
     uint64_t tail_check_at;            // when tail_trim looks at the tails next (ms)
     Held held;
     constexpr explicit Heap(bool bootstrap = false);
@@ -1055,7 +1089,7 @@ struct Heap {
 
 Superblock g_empty{};  // a superblock with nothing in it: what current[] holds for "none"
 constexpr Heap::Heap(bool bootstrap)
-    : by_slot{}, current{}, host(nullptr), engine(0), link(0), all_next(nullptr), tail_check_at(0), held(bootstrap) {
+    : by_slot{}, current{}, host(nullptr), shard(0), link(0), all_next(nullptr), in_use(false), tail_check_at(0), held(bootstrap) {
     for (auto &c : current) c = &g_empty;
     for (auto &c : by_slot) c = &g_empty;
 }
@@ -1066,7 +1100,7 @@ Heap g_bootstrap(true);
 
 __thread Heap *tls_heap __attribute__((tls_model("initial-exec"))) = &g_bootstrap;
 __thread bool tls_exited __attribute__((tls_model("initial-exec"))) = false;
-unsigned my_engine() { return tls_heap->engine; }
+unsigned my_shard() { return tls_heap->shard; }
 
 struct HeapLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Heap *>(n)->link; }
@@ -1115,12 +1149,15 @@ bool env_number(const char *name, long *out) {
 }
 
 void print_report();
+void after_fork_child();
 __attribute__((constructor)) void lite_malloc_init() {
     long n;
     if (env_number("LITE_MALLOC_RETAIN_MB", &n)) g_settings.retain_bytes = n < 0 ? -1 : n << 20;
     if (env_number("LITE_MALLOC_STATS", &n)) g_settings.show_stats = n > 0;
+    if (env_number("LITE_MALLOC_DECAY_MS", &n) && n >= 0) g_settings.decay_ms = n < 86400000 ? n : 86400000;
     if (!g_arena_list.load(std::memory_order_acquire)) add_arena();
     make_exit_key();
+    pthread_atfork(nullptr, nullptr, after_fork_child);
 }
 __attribute__((destructor)) void lite_malloc_fini() {
     if (g_settings.show_stats) print_report();
@@ -1151,12 +1188,13 @@ Heap *heap_acquire() {
         h = static_cast<Heap *>(meta_alloc(sizeof(Heap)));
         if (!h) return nullptr;
         new (h) Heap();
-        h->engine = g_heap_serial.fetch_add(1, std::memory_order_relaxed) % kEngines;
+        h->shard = g_heap_serial.fetch_add(1, std::memory_order_relaxed) % kShards;
         g_heaps.add(1);
         Heap *head = g_all_heaps.load(std::memory_order_relaxed);
         do h->all_next = head;
         while (!g_all_heaps.compare_exchange_weak(head, h, std::memory_order_release));
     }
+    h->in_use = true;
     return h;
 }
 
@@ -1176,7 +1214,7 @@ void set_current(Heap *h, unsigned c, Superblock *sb) {
     for (size_t i = kClasses.first_slot[c]; i < kClasses.first_slot[c + 1] && i < kFastSlots; i++) h->by_slot[i] = sb;
 }
 
-/* ---- what a heap holds back (see struct Held) ----------------------------------------- */
+/* ---- 7a. what a heap holds back (see struct Held) ----------------------------------------- */
 inline bool held_anything(const Held &o) {
     for (auto &w : o.used)
         if (w.load(std::memory_order_relaxed)) return true;
@@ -1300,7 +1338,7 @@ void held_claim_idle(Heap *self) {
     held_claim(v);
 }
 
-/* ---- small engine ------------------------------------------------------------------ */
+/* ---- 7b. small engine -------------------------------------------------------------- */
 void init_small(Superblock *sb, unsigned c, Heap *h) {
     uint32_t bs = kClasses.size[c];
     sb->kind = kSmall;
@@ -1383,7 +1421,7 @@ bool detach(Superblock *sb, Heap *h) {
         sb->owner.store(h, std::memory_order_relaxed);
         return false;
     }
-    if (state & kListed) adopt_offer(sb, c, h->engine);  // (h: at thread exit, no longer tls_heap)
+    if (state & kListed) adopt_offer(sb, c, h->shard);  // (h: at thread exit, no longer tls_heap)
     return true;
 }
 
@@ -1502,7 +1540,7 @@ NOINLINE void *small_refill(Heap *h, unsigned c) {
     return p;
 }
 
-/* ---- medium engine: page runs inside host superblocks ----------------------------- *
+/* ---- 7c. medium engine: page runs inside host superblocks ----------------------------- *
  * A host is a superblock whose first page is its header and whose other 127 pages are
  * handed out in runs of whole pages, one medium block each (sizes up to kMediumMax).
  * Which pages are in use is one 128-bit map, swapped by cmpxchg16b, so neighbouring free
@@ -1606,7 +1644,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
         }
         if ((s & kHostListed) || popcount128(~used) < kHostListPages) return;
         if (host->state.compare_exchange_weak(s, s | kHostListed, std::memory_order_seq_cst)) {
-            adopt_offer(&host->common, kHostStack, my_engine());
+            adopt_offer(&host->common, kHostStack, my_shard());
             return;
         }
     }
@@ -1763,7 +1801,7 @@ void medium_free(void *p, const char *op) {
     host_release(host, i, pages);
 }
 
-/* ---- large engine: runs of whole slots, or mappings of their own ----------------- *
+/* ---- 7d. large engine: runs of whole slots, or mappings of their own ----------------- *
  * A large block starts a run of slots with a header page (the block follows at the
  * alignment asked for, at least a page in).  Runs of up to 64 slots (32 MiB) come from
  * the slot store; bigger blocks, or alignments above 32 MiB, get a mapping of their own,
@@ -1913,7 +1951,7 @@ void *large_resize(void *p, size_t size) {
     return reinterpret_cast<char *>(hdr) + hdr->offset;
 }
 
-/* ---- decay: free memory unused for the decay delay goes back to the OS --------------- *
+/* ---- 7e. decay: free memory unused for the decay delay goes back to the OS --------------- *
  * No thread of our own: the slow paths that free memory (slots_give, host_release) call
  * decay_tick, and every quarter of the delay one of them walks the slot store and the
  * hosts and gives back, in runs as long as they come, what has been free that long.
@@ -2024,7 +2062,7 @@ void decay_tick() {
     g_purging.store(false, std::memory_order_release);
 }
 
-/* ---- a heap handed back: at thread exit, or after one allocation past it ------------ */
+/* ---- 7f. a heap handed back: at thread exit, or after one allocation past it ------------ */
 void heap_release(Heap *h) {
     for (unsigned c = 0; c < kNumClasses; c++) {
         Superblock *sb = h->current[c];
@@ -2036,10 +2074,25 @@ void heap_release(Heap *h) {
     held_flush(h);
     if (h->host) host_detach(h->host);
     h->host = nullptr;
+    h->in_use = false;
     g_free_heaps.push(uintptr_t(h));
 }
 
-/* ---- dispatch by size ---------------------------------------------------------------- */
+/* fork: the child has one thread, and the heaps of the parent's other threads would hold
+ * what they own forever.  The child hands them back as if those threads had exited.  (A
+ * thread that was inside malloc or free when the parent forked may have left its heap
+ * between two steps; every step leaves the shared structures consistent, and a block it
+ * was moving at that moment may be lost: no more.) */
+void after_fork_child() {
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
+        if (!h->in_use || h == tls_heap) continue;
+        h->held.busy.store(0, std::memory_order_relaxed);  // nobody is inside any more
+        h->held.claim.store(0, std::memory_order_relaxed);
+        heap_release(h);
+    }
+}
+
+/* ---- 7g. dispatch by size ------------------------------------------------------------ */
 /* Can a host hold a run of `pages` pages aligned to `align`?  (Its first page that is a
  * multiple of the alignment is page align/kPage: page 0 is the header.) */
 inline bool fits_host(size_t pages, size_t align) {
@@ -2220,7 +2273,7 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
     return q;
 }
 
-/* ---- statistics and trimming ------------------------------------------------------- */
+/* ---- 7h. statistics and trimming --------------------------------------------------- */
 /* Blocks in use per small class, found by walking every carved superblock header: a
  * detached superblock counts down in its remote word; an owned one has handed out the
  * blocks below its bump pointer, less its free list and its remote list.  Blocks held in
@@ -2419,6 +2472,10 @@ void *do_realloc(void *p, size_t size) {
 #endif
         fatal("realloc", "invalid pointer", p);
     }
+    // A freed small block is still "ours" to block_usable: realloc would hand it out
+    // while it sits on a free list.
+    if (role_of(header_of(p)) == kRoleSmall && freed_already(header_of(p), static_cast<const Block *>(p)))
+        fatal("realloc", "double free (realloc of a freed block) of", p);
     if (size == 0) {  // glibc frees and returns NULL
         do_free<F>(p);
         return nullptr;

@@ -16,35 +16,39 @@
 /* ---------------------------------------------------------------------------------------
  * Configuration (compile-time defines; pass -DNAME=VALUE when building lite-malloc.cpp).
  *
- * LITE_MALLOC_SUPERBLOCK_CACHE_SIZE (default 32)
- *     Requests up to this many 4 KiB pages (128 KiB by default) that are too big to be
- *     small blocks are served from page-granular spans, and freed spans are cached per
- *     page count so that medium sizes never go to the OS.  Anything larger is mapped
- *     directly (with a small cache of recently freed mappings).  Range 4..255.
+ * LITE_MALLOC_MINIBLOCK_CACHE_SIZE (default 6144)
+ *     Requests up to this many 8-byte units (48 KiB by default) are small blocks: no
+ *     header, tight size classes, carved from per-thread superblocks.  Range 2..6144.
  *
- * LITE_MALLOC_MINIBLOCK_CACHE_SIZE (default 1024)
- *     Requests up to this many 8-byte units (8 KiB by default) are small blocks: no header,
- *     tight size classes, carved from per-thread superblocks.  Range 2..8192, and at most
- *     half of the medium limit above.
+ * LITE_MALLOC_SUPERBLOCK_CACHE_SIZE (default 127)
+ *     Requests above the small limit and up to this many 4 KiB pages (508 KiB by default)
+ *     are medium blocks: runs of whole pages inside host superblocks, which coalesce when
+ *     freed.  Larger requests are large blocks: runs of 512 KiB slots up to 32 MiB, a
+ *     mapping of their own above.  Range 4..127.
  *
  * LITE_MALLOC_ENGINES_COUNT (default 32)
- *     Number of shared pools ("engines") that hold empty superblocks for reuse by any
- *     thread and any size class.  More engines spread contention on the pools.  Range 1..1024.
+ *     Number of shards ("engines") of the adoption stacks, which hold superblocks and
+ *     hosts that their owners let go of with free room left, for any heap that needs them.
+ *     More shards spread the compare-and-swaps of listing and adopting.  Range 1..1024.
  *
  * LITE_MALLOC_USE_PERTHREAD_ENGINES (default 1)
- *     1: each thread's heap is pinned to one engine and takes from the others only when
- *        its own is empty.  0: a thread picks engines round-robin each time it needs a
- *        superblock.  Blocks themselves always come from the calling thread's own heap.
+ *     1: a heap lists into, and adopts from, its own shard first.  0: each listing picks
+ *     the next shard in turn.  Blocks themselves always come from the calling thread's heap.
  *
  * LITE_MALLOC_MIN_ALIGN (default 16)
  *     16 honours the x86_64 ABI (every block of 16 bytes or more is 16-byte aligned).
- *     8 packs blocks of 8, 24, 40... bytes densely, as the original lite-malloc did; it is
- *     faster to exhaust less memory but breaks code that uses SSE loads or
- *     alignas(16) types on heap memory.  Use 8 only if you know your program.
+ *     8 packs blocks of 8, 24, 40... bytes densely, as the original lite-malloc did; it
+ *     breaks code that uses SSE loads or alignas(16) types on heap memory.  Use 8 only if
+ *     you know your program.
  *
- * LITE_MALLOC_RETAIN_MB (default 64)
- *     Fully free superblocks and spans beyond this many MiB are given back to the OS
- *     (madvise, the mapping stays).  -1 keeps everything (the original behaviour).
+ * LITE_MALLOC_RETAIN_MB (default 128)
+ *     An upper bound on free memory kept backed by RAM: free pages unused for a second go
+ *     back to the OS anyway (madvise, the mapping stays); past this many MiB, free pages
+ *     go back however recent, until three quarters of it remain.  -1 keeps everything
+ *     (the original behaviour).  The environment variable of the same name overrides it.
+ *
+ * LITE_MALLOC_ENCODE_LINKS (default 1)
+ *     Free-list links are stored xor-ed with a per-process secret; 0 stores them plain.
  * --------------------------------------------------------------------------------------- */
 #ifndef LITE_MALLOC_SUPERBLOCK_CACHE_SIZE
 #define LITE_MALLOC_SUPERBLOCK_CACHE_SIZE 127

@@ -37,6 +37,8 @@ ALLOWED=(
 "getauxval|U|shared wrap|AT_RANDOM: the kernel's random bytes for the free-list secrets, read once"
 "pthread_key_create|U|shared wrap|the thread-exit hook that hands a heap back: created once, at load time"
 "pthread_setspecific|U|shared wrap|registers a thread's heap with that hook, once per thread"
+"__register_atfork|U|shared|fork: the child hands back the heaps of the parent's other threads (pthread_atfork, registered once at load time)"
+"pthread_atfork|U|wrap|the same (libc_nonshared.a or libc.a provides it at link time)"
 "abort|U|shared wrap|after the one-line report of a bad pointer or a double free"
 "vsnprintf|U|shared wrap|formats the statistics report (malloc_stats, LITE_MALLOC_STATS=1)"
 "strstr|U|shared wrap|the report finds VmHWM in /proc/self/status"

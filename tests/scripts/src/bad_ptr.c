@@ -13,6 +13,7 @@
  *   double_many   100 blocks freed, then one of the middle ones again
  *   double_remote a block freed by one thread, then again by another (the remote path)
  *   realloc_stack  realloc() of a stack address
+ *   realloc_freed  realloc() of a 48-byte block freed already (it would be handed out twice)
  *   foreign    free() of a __libc_malloc() block (then realloc() of another one)
  */
 #define _GNU_SOURCE
@@ -84,6 +85,15 @@ int main(int argc, char **argv) {
         show(p);
         p = realloc(p, 100);
         printf("realloc returned %p\n", p);
+    } else if (!strcmp(m, "realloc_freed")) {
+        char *p = malloc(48), *keep = malloc(48);
+        memset(p, 1, 48);
+        show(p);
+        free(p);
+        p = realloc(p, 40);
+        char *q = malloc(48);
+        printf("realloc returned %p, then malloc %p\n", p, q);
+        free(keep);
     } else if (!strcmp(m, "foreign")) {
         char *p = __libc_malloc(100);
         strcpy(p, "glibc");

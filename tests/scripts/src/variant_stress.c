@@ -184,6 +184,11 @@ static void retain_probe(long retain_mib) {
         CHECK(cached >= (90u << 20), "retain limit -1 (keep all): only %zu bytes cached", cached);
     else if (retain_mib == 0)
         CHECK(cached == 0, "retain limit 0: %zu bytes cached", cached);
+    else if (retain_mib >= 96 && getenv("LITE_MALLOC_DECAY_MS") && atol(getenv("LITE_MALLOC_DECAY_MS")) >= 60000)
+        /* under the limit, and decay an hour away: everything freed stays cached */
+        CHECK(cached >= (90u << 20) && cached <= (size_t)retain_mib << 20,
+              "retain limit %ld MiB, decay delay %s ms: %zu bytes cached of 96 MiB freed", retain_mib,
+              getenv("LITE_MALLOC_DECAY_MS"), cached);
     else  /* an upper bound: past it, down to three quarters (decay may take more) */
         CHECK(cached >= ((size_t)retain_mib << 20) / 4 && cached <= (size_t)retain_mib << 20,
               "retain limit %ld MiB: %zu bytes cached", retain_mib, cached);
