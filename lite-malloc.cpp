@@ -2153,6 +2153,11 @@ enum class Foreign { kAbort, kForward };
 
 /* A small block goes back on its owner's free list: the caller is the owner. */
 inline void free_local(Superblock *sb, Block *b, const char *op) {
+    // Not in the header (where other threads' remote word lives), not at or above the
+    // bump pointer (never handed out): two tests and two branches.  (The padding between
+    // the header and the first block of a class aligned beyond it is not told apart.)
+    if (UNLIKELY((uintptr_t(b) & (kSbSize - 1)) < kSbHeader || reinterpret_cast<char *>(b) >= sb->bump.load(std::memory_order_relaxed)))
+        fatal(op, "invalid pointer", b);
     if (UNLIKELY(freed_already_else_mark(sb, b))) fatal(op, "double free of", b);
     b->set_next(sb->free);
     sb->free = b;

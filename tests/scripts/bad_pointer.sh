@@ -4,7 +4,9 @@
 #     of a stack address, of misaligned interior pointers (p+1, p+8) of a lite block, double
 #     free of small / medium / large blocks (small ones: the last freed, an earlier one, one
 #     freed by another thread), realloc() of a stack address and of a freed small block
-#     (which realloc would otherwise return while it sits on a free list), and free() of a __libc_malloc
+#     (which realloc would otherwise return while it sits on a free list), free() of an
+#     address in a superblock's header and of one never handed out (by the thread that
+#     owns the superblock: the free fast path), and free() of a __libc_malloc
 #     block must each kill the process with SIGABRT after a stderr line that names
 #     lite-malloc and the pointer (hex).
 #   wrap (static --wrap) and defsym modes: free()/realloc() of a __libc_malloc pointer is
@@ -64,7 +66,7 @@ fi
 note "control glibc-foreign: survives; the check says no: $WHY"
 
 CASES=(stack interior1 interior8 double double8 double_later double_many double_remote double_med
-       double_big realloc_stack realloc_freed foreign)
+       double_big realloc_stack realloc_freed header unhanded foreign)
 for c in "${CASES[@]}"; do
     expect_abort "shared-$c" "$SCRATCH/bad_shared" "$c"
     expect_abort "hooks-$c" "$SCRATCH/bad_hooks" "$c"
@@ -73,7 +75,7 @@ done
 for mode in wrap defsym; do
     expect_survive "$mode-foreign" "$SCRATCH/bad_$mode" foreign
     for c in interior1 interior8 double double8 double_later double_many double_remote double_med double_big \
-        realloc_freed; do
+        realloc_freed header unhanded; do
         expect_abort "$mode-$c" "$SCRATCH/bad_$mode" "$c"
     done
 done

@@ -13,10 +13,15 @@
  *   double_many   100 blocks freed, then one of the middle ones again
  *   double_remote a block freed by one thread, then again by another (the remote path)
  *   realloc_stack  realloc() of a stack address
+ *   header     free() of an address inside the header of a 64-byte block's superblock (its
+ *              remote word, 64 bytes in; superblocks are 512 KiB, aligned to their size)
+ *   unhanded   free() of a 64-byte-grid address 64 KiB past a fresh 64-byte block: inside
+ *              its superblock, never handed out
  *   realloc_freed  realloc() of a 48-byte block freed already (it would be handed out twice)
  *   foreign    free() of a __libc_malloc() block (then realloc() of another one)
  */
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +90,14 @@ int main(int argc, char **argv) {
         show(p);
         p = realloc(p, 100);
         printf("realloc returned %p\n", p);
+    } else if (!strcmp(m, "header") || !strcmp(m, "unhanded")) {
+        char *p = malloc(64);
+        memset(p, 1, 64);
+        char *q = m[0] == 'h' ? (char *)(((uintptr_t)p & ~(uintptr_t)((512 << 10) - 1)) + 64) : p + (64 << 10);
+        show(q);
+        free(q);
+        char *r = malloc(64); /* had the free been taken, r would be q */
+        printf("malloc after the bad free: %p\n", (void *)r);
     } else if (!strcmp(m, "realloc_freed")) {
         char *p = malloc(48), *keep = malloc(48);
         memset(p, 1, 48);
