@@ -24,7 +24,7 @@
  *      slot store                         7g. dispatch by size  7h. statistics, trimming
  *   5. size classes                    8. entry points: the lite_* API, the C library's
  *   6. superblocks: remote frees,         names, operator new/delete
- *      adoption
+ *      adoption, huge pages
  *
  * Glossary (one word per concept):
  *   arena        a reserved, size-aligned range of address space, made read-write as used
@@ -49,6 +49,7 @@
  *   decay        purging what has been free for the decay delay
  *   retain limit the most dirty memory kept, however recent (LITE_MALLOC_RETAIN_MB)
  *   tail         resident pages of a small superblock above its bump pointer
+ *   region       2 MiB, 2 MiB-aligned: four slots; the unit of huge pages
  *   side slot    per-slot words kept outside the slot (role, adoption link, freed_at)
  */
 #include "lite-malloc.h"
@@ -130,11 +131,13 @@ constexpr long kDecayMsDefault = 1000;                        // free pages unus
  * never allocates).  Until then, and when a variable is absent, the defaults hold.
  *   LITE_MALLOC_RETAIN_MB=n   free memory kept backed by RAM (MiB); -1 keeps everything
  *   LITE_MALLOC_STATS=1       print a report on stderr when the process exits
- *   LITE_MALLOC_DECAY_MS=n    free pages unused this long go back to the OS (at most a day) */
+ *   LITE_MALLOC_DECAY_MS=n    free pages unused this long go back to the OS (at most a day)
+ *   LITE_MALLOC_HUGE_PAGES=0  never ask for huge pages (see "huge pages", section 6)     */
 struct Settings {
     long retain_bytes = kRetainDefault;
     long decay_ms = kDecayMsDefault;
     bool show_stats = false;
+    bool huge_pages = LITE_MALLOC_HUGE_PAGES;
 } g_settings;
 
 /* ===================================================================================== *
@@ -407,6 +410,7 @@ struct SideSlot {
     std::atomic<uint64_t> freed_at;
     std::atomic<uintptr_t> adopt, queued;
     std::atomic<uint8_t> role;  // what the slot is now (the authority for the slow paths)
+    std::atomic<uint8_t> huge;  // (a region's first slot) the region is backed by a huge page
 };
 constexpr size_t kSlotsPerLeaf = (size_t(1) << 30) / kSbSize;
 std::atomic<Leaf *> g_side[size_t(1) << kMapTopBits];
@@ -483,6 +487,26 @@ inline uintptr_t read_once(const uintptr_t &v) {
 inline bool in_fast_arena(uintptr_t a) { return ((a ^ read_once(g_fast.base)) & read_once(g_fast.mask)) == 0; }
 
 long vm_bytes();
+/* The transparent huge page mode, read once: it decides how arenas are marked (see "huge
+ * pages", section 6).  "always": the kernel backs any aligned 2 MiB it can with a huge
+ * page, so arenas are MADV_NOHUGEPAGE and a dense region is marked MADV_HUGEPAGE (which
+ * splits the arena's mapping).  "madvise": only marked memory gets huge pages, so arenas
+ * are left unmarked and a dense region is collapsed without a mark (no split).  "never"
+ * (or no THP): no huge pages are asked for. */
+enum ThpMode { kThpNever = 1, kThpMadvise = 2, kThpAlways = 3 };
+std::atomic<int> g_thp_mode{0};
+int thp_mode() {
+    int mode = g_thp_mode.load(std::memory_order_relaxed);
+    if (mode) return mode;
+    char buf[128];
+    long fd = syscall6(SYS_open, long("/sys/kernel/mm/transparent_hugepage/enabled"), O_RDONLY, 0, 0, 0, 0);
+    long n = fd < 0 ? 0 : syscall6(SYS_read, fd, long(buf), sizeof buf - 1, 0, 0, 0);
+    if (fd >= 0) syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    buf[n > 0 ? n : 0] = 0;
+    mode = strstr(buf, "[always]") ? kThpAlways : strstr(buf, "[madvise]") ? kThpMadvise : kThpNever;
+    g_thp_mode.store(mode, std::memory_order_relaxed);
+    return mode;
+}
 /* Reserve an arena.  The first is aligned to its size, for the free fast path's mask;
  * later ones only to a superblock.  Under an RLIMIT_AS, at most half of what the limit
  * still allows is reserved, so that the program's own mappings keep room. */
@@ -506,7 +530,7 @@ Arena *reserve_arena(size_t need) {
         if (base > raw) os_unmap(raw, size_t(base - raw));
         os_unmap(base + want, size_t(raw + align - base));
         // Sparse use of a huge reservation must never be promoted to 2 MiB pages.
-        os_advise(base, want, MADV_NOHUGEPAGE);
+        if (thp_mode() != kThpMadvise) os_advise(base, want, MADV_NOHUGEPAGE);
         size_t slots = want / kSbSize, groups = (slots + kGroupSlots - 1) / kGroupSlots;
         auto *a = static_cast<Arena *>(meta_alloc(sizeof(Arena) + groups * sizeof(Group)));
         if (!a) { os_unmap(base, want); return nullptr; }
@@ -1019,6 +1043,76 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
     else if (offer) adopt_offer(sb, c, my_shard());
 }
 
+/* ---- huge pages: for dense regions only ---------------------------------------------- *
+ * The kernel never backs arena memory with huge pages by itself (thp_mode(), section 4):
+ * a huge page over sparse memory (a thread's first superblock of a class, a slot barely
+ * used) makes 2 MiB resident for a few bytes.  A
+ * 2 MiB-aligned region of four slots becomes huge once it is dense: all four are small
+ * superblocks carved to their end, and those nobody owns (detached) still have half of
+ * their blocks live.  The test runs when an owner lets go of a used-up superblock (the
+ * moment a slot becomes dense); the region is then collapsed into a huge page
+ * (MADV_COLLAPSE, Linux 6.1+: a synchronous copy, at most one region per call; under THP
+ * "always" it is first marked MADV_HUGEPAGE, and older kernels then leave the collapse
+ * to khugepaged).  Decay spares the free slots of a huge region until all four are free,
+ * and then gives back the 2 MiB whole; only the retain limit and malloc_trim split one.
+ * A region that gives back any page is no longer huge (and under "always" loses its
+ * mark, so that reusing it sparsely cannot fault in 2 MiB at once).                  */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+constexpr size_t kHugeSize = size_t(2) << 20;
+constexpr unsigned kHugeSlots = kHugeSize / kSbSize;
+static_assert(kGroupSlots % kHugeSlots == 0, "a region must not straddle two groups");
+Counter g_huge_regions;
+
+inline uintptr_t region_of(uintptr_t slot) { return slot & ~(kHugeSize - 1); }
+inline bool region_is_huge(uintptr_t slot) {
+    SideSlot *side = side_of(region_of(slot));
+    return side && side->huge.load(std::memory_order_relaxed);
+}
+/* Committed, and in an arena whose groups are made of whole regions. */
+bool region_usable(uintptr_t region) {
+    for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next)
+        if (!(a->base & (kHugeSize - 1)) && region >= a->base &&
+            region + kHugeSize <= a->base + a->committed.load(std::memory_order_acquire))
+            return true;
+    return false;
+}
+/* Other threads' superblocks are read racily: the answer is a hint. */
+__attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
+    if (side_of(slot)->role.load(std::memory_order_acquire) != kRoleSmall) return false;
+    auto *sb = reinterpret_cast<Superblock *>(slot);
+    if (peek(&sb->bump) < peek(&sb->end)) return false;  // not carved to its end
+    uintptr_t w = peek(&sb->remote);
+    if (w & kEmptied) return false;
+    if (w & kDetached) return (long(sb->out) - long(remote_count(w))) * 2 >= long(sb->capacity);
+    return true;  // owned and carved to its end: in use by its owner
+}
+void huge_consider(uintptr_t slot) {
+    if (!g_settings.huge_pages || thp_mode() == kThpNever) return;
+    uintptr_t region = region_of(slot);
+    SideSlot *head = side_of(region);
+    if (!head || head->huge.load(std::memory_order_relaxed) || !region_usable(region)) return;
+    for (unsigned k = 0; k < kHugeSlots; k++)
+        if (!slot_dense(region + k * kSbSize)) return;
+    uint8_t none = 0;
+    if (!head->huge.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) return;
+    g_huge_regions.add(1);
+    bool marked = thp_mode() == kThpAlways;  // (the arena is MADV_NOHUGEPAGE)
+    if (marked) os_advise(reinterpret_cast<void *>(region), kHugeSize, MADV_HUGEPAGE);
+    os_advise(reinterpret_cast<void *>(region), kHugeSize, MADV_COLLAPSE);
+    if (marked && !head->huge.load(std::memory_order_acquire))  // ended meanwhile: undo
+        os_advise(reinterpret_cast<void *>(region), kHugeSize, MADV_NOHUGEPAGE);
+}
+void huge_end(uintptr_t slot) {
+    uintptr_t region = region_of(slot);
+    SideSlot *head = side_of(region);
+    uint8_t yes = 1;
+    if (!head || !head->huge.compare_exchange_strong(yes, 0, std::memory_order_acq_rel)) return;
+    if (thp_mode() == kThpAlways) os_advise(reinterpret_cast<void *>(region), kHugeSize, MADV_NOHUGEPAGE);
+    g_huge_regions.add(-1);
+}
+
 /* ===================================================================================== *
  * 7. Per-thread heaps and the three engines.
  * ===================================================================================== */
@@ -1150,11 +1244,13 @@ bool env_number(const char *name, long *out) {
 
 void print_report();
 void after_fork_child();
+
 __attribute__((constructor)) void lite_malloc_init() {
     long n;
     if (env_number("LITE_MALLOC_RETAIN_MB", &n)) g_settings.retain_bytes = n < 0 ? -1 : n << 20;
     if (env_number("LITE_MALLOC_STATS", &n)) g_settings.show_stats = n > 0;
     if (env_number("LITE_MALLOC_DECAY_MS", &n) && n >= 0) g_settings.decay_ms = n < 86400000 ? n : 86400000;
+    if (env_number("LITE_MALLOC_HUGE_PAGES", &n)) g_settings.huge_pages = n > 0;
     if (!g_arena_list.load(std::memory_order_acquire)) add_arena();
     make_exit_key();
     pthread_atfork(nullptr, nullptr, after_fork_child);
@@ -1478,6 +1574,10 @@ NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
     for (unsigned c = 0; c < kNumClasses; c++) {
         Superblock *sb = h->current[c];
         if (sb == &g_empty || now - sb->resident_at < age) continue;
+        if (region_is_huge(uintptr_t(sb))) {  // its tail is part of a huge page
+            if (age) continue;
+            huge_end(uintptr_t(sb));           // (malloc_trim: everything goes)
+        }
         size_t from = tail_start(sb);
         if (sb->resident_end <= from) continue;
         os_advise(reinterpret_cast<char *>(sb) + from, sb->resident_end - from, MADV_DONTNEED);
@@ -1513,7 +1613,10 @@ void *small_refill_owned(Heap *h, unsigned c) {
             if (!sb->free) collect_remote(sb);
             if (!sb->free && sb->bump.load(std::memory_order_relaxed) < sb->end) extend(sb);
             if (sb->free) return small_alloc(h, c);
-            if (detach(sb, h)) break;  // used up: let go of it
+            if (detach(sb, h)) {  // used up: let go of it
+                huge_consider(uintptr_t(sb));
+                break;
+            }
         }
         set_current(h, c, &g_empty);
     }
@@ -1966,7 +2069,7 @@ bool over_retain() {
 
 /* Give back the free slots of one group freed at or before `cutoff`, at most `budget`
  * bytes of them. */
-void purge_group(Arena *a, size_t g, uint64_t cutoff, long budget) {
+void purge_group(Arena *a, size_t g, uint64_t cutoff, long budget, bool spare_huge) {
     Group &grp = a->groups[g];
     uint64_t used = grp.used.load(std::memory_order_acquire);
     uint64_t expired = 0, cand = grp.dirty.load(std::memory_order_acquire) & ~used;
@@ -1977,9 +2080,19 @@ void purge_group(Arena *a, size_t g, uint64_t cutoff, long budget) {
             budget -= long(kSbSize);
         }
     }
+    uint64_t huge = 0;  // regions given back in part or whole: they end
+    for (unsigned r = 0; r < kGroupSlots && expired >> r; r += kHugeSlots) {
+        uint64_t region = ((uint64_t(1) << kHugeSlots) - 1) << r;
+        if (!(expired & region) || !region_is_huge(a->base + (g * kGroupSlots + r) * kSbSize)) continue;
+        if (spare_huge && (expired & region) != region) expired &= ~region;
+        else huge |= region;
+    }
     while (expired && !grp.used.compare_exchange_weak(used, used | expired, std::memory_order_acq_rel))
         expired &= ~used;  // claimed, as if taken: nobody can take them while we advise
     if (!expired) return;
+    for (unsigned r = 0; r < kGroupSlots; r += kHugeSlots)
+        if (huge >> r & 1 && expired >> r & ((uint64_t(1) << kHugeSlots) - 1))
+            huge_end(a->base + (g * kGroupSlots + r) * kSbSize);
     for (uint64_t m = expired; m;) {  // one madvise per run of adjacent slots
         unsigned i = unsigned(__builtin_ctzll(m));
         uint64_t rest = ~(m >> i);  // (ctz of 0 is undefined: a run up to bit 63)
@@ -1995,7 +2108,11 @@ void purge_group(Arena *a, size_t g, uint64_t cutoff, long budget) {
 /* Give back the free pages of a host freed at or before `cutoff`, at most `budget`
  * bytes of them.  The host is pinned (kHostPurging) so that it cannot be retired, and its
  * slot reused, meanwhile. */
-void purge_host(Host *host, uint64_t cutoff, long budget) {
+void purge_host(Host *host, uint64_t cutoff, long budget, bool spare_huge) {
+    if (region_is_huge(uintptr_t(host))) {
+        if (spare_huge) return;
+        huge_end(uintptr_t(host));
+    }
     uint64_t s = peek(&host->state);
     do {
         if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostRetired | kHostPurging))) return;
@@ -2026,18 +2143,18 @@ void purge_host(Host *host, uint64_t cutoff, long budget) {
 
 /* Give back what has been free since `cutoff` or before (everything: cutoff = now), in
  * address order, until at most `keep` bytes of free memory stay resident. */
-void purge(uint64_t cutoff, long keep = 0) {
+void purge(uint64_t cutoff, long keep = 0, bool spare_huge = false) {
     auto budget = [&] { return keep > 0 ? g_slots_dirty.get() + g_host_dirty.get() - keep : LONG_MAX; };
     auto done = [&] { return budget() <= 0; };
     for (Arena *a = g_arena_list.load(std::memory_order_acquire); a && !done(); a = a->next) {
         size_t slots = a->reach.load(std::memory_order_acquire) / kSbSize;
         for (size_t g = 0; g * kGroupSlots < slots && !done(); g++) {
-            purge_group(a, g, cutoff, budget());
+            purge_group(a, g, cutoff, budget(), spare_huge);
             uint64_t used = a->groups[g].used.load(std::memory_order_acquire);
             for (uint64_t m = used; m && !done(); m &= m - 1) {
                 uintptr_t slot = a->base + (g * kGroupSlots + unsigned(__builtin_ctzll(m))) * kSbSize;
                 if (side_of(slot)->role.load(std::memory_order_acquire) == kRoleHost)
-                    purge_host(reinterpret_cast<Host *>(slot), cutoff, budget());
+                    purge_host(reinterpret_cast<Host *>(slot), cutoff, budget(), spare_huge);
             }
         }
     }
@@ -2053,7 +2170,7 @@ void decay_tick() {
     if (g_purging.exchange(true, std::memory_order_acquire)) return;
     uint64_t delay = uint64_t(g_settings.decay_ms), quarter = delay / 4 > 10 ? delay / 4 : 10;
     g_next_decay.store(now + quarter, std::memory_order_relaxed);
-    purge(now > delay ? now - delay : 0);
+    purge(now > delay ? now - delay : 0, 0, true);  // (huge regions: whole, or not at all)
     if (over_retain()) {  // down to three quarters of the limit, the older part first
         long keep = g_settings.retain_bytes / 4 * 3;
         purge(now - (now > quarter ? quarter : now), keep);
@@ -2359,20 +2476,22 @@ void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
     s->bytes_mapped_peak = size_t(g_mapped.peak());
     s->bytes_reserved = uncommitted_reserve();
     s->threads_seen = size_t(g_threads_seen.get());
+    s->huge_regions = size_t(g_huge_regions.get() > 0 ? g_huge_regions.get() : 0);
 }
 
 /* The report printed at exit under LITE_MALLOC_STATS=1 and by malloc_stats(): formatted
  * on the stack and written with one system call per line, so it never allocates. */
-long peak_rss_kib() {  // VmHWM from /proc/self/status
+template <size_t N>
+long proc_kib(const char *path, const char (&field)[N]) {  // e.g. VmHWM: from /proc/self/status
     char buf[4096];
-    long fd = syscall6(SYS_open, long("/proc/self/status"), O_RDONLY, 0, 0, 0, 0);
+    long fd = syscall6(SYS_open, long(path), O_RDONLY, 0, 0, 0, 0);
     if (fd < 0) return -1;
     long n = syscall6(SYS_read, fd, long(buf), sizeof buf - 1, 0, 0, 0);
     syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
     if (n <= 0) return -1;
     buf[n] = 0;
-    const char *hwm = strstr(buf, "VmHWM:");
-    return hwm ? strtol(hwm + 6, nullptr, 10) : -1;
+    const char *at = strstr(buf, field);
+    return at ? strtol(at + N - 1, nullptr, 10) : -1;
 }
 
 /* One line of the report, formatted on the stack and written with one system call. */
@@ -2400,7 +2519,9 @@ void print_report() {
     out("  cached     %10.1f MiB   free, kept backed for reuse (retain limit %ld MiB)\n",
         mib(st.bytes_cached), g_settings.retain_bytes < 0 ? -1L : g_settings.retain_bytes >> 20);
     out("  released   %10.1f MiB   free, given back to the OS, address space kept\n", mib(st.bytes_released));
-    out("  peak RSS   %10.1f MiB   (VmHWM, the whole process)\n", double(peak_rss_kib()) / 1024);
+    out("  peak RSS   %10.1f MiB   (VmHWM, the whole process)\n", double(proc_kib("/proc/self/status", "VmHWM:")) / 1024);
+    out("  huge pages %10zu regions of 2 MiB asked for; AnonHugePages %ld KiB (the whole process)\n",
+        st.huge_regions, proc_kib("/proc/self/smaps_rollup", "AnonHugePages:"));
     out("  threads    %10zu seen, %zu heaps created, %zu superblocks in use\n", st.threads_seen,
         st.threads, st.superblocks);
     out("  class  block size  superblocks  blocks in use  bytes in use\n");

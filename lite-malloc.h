@@ -47,6 +47,11 @@
  *     go back however recent, until three quarters of it remain.  -1 keeps everything
  *     (the original behaviour).  The environment variable of the same name overrides it.
  *
+ * LITE_MALLOC_HUGE_PAGES (default 1)
+ *     1: a 2 MiB region of the heap densely used by live small blocks is backed by a huge
+ *     page (MADV_HUGEPAGE, MADV_COLLAPSE); sparse memory stays in 4 KiB pages.  0: never.
+ *     The environment variable of the same name overrides it; THP mode "never" wins.
+ *
  * LITE_MALLOC_ENCODE_LINKS (default 1)
  *     Free-list links are stored xor-ed with a per-process secret; 0 stores them plain.
  * --------------------------------------------------------------------------------------- */
@@ -64,6 +69,9 @@
 #endif
 #ifndef LITE_MALLOC_MIN_ALIGN
 #define LITE_MALLOC_MIN_ALIGN 16
+#endif
+#ifndef LITE_MALLOC_HUGE_PAGES
+#define LITE_MALLOC_HUGE_PAGES 1
 #endif
 #ifndef LITE_MALLOC_RETAIN_MB
 #define LITE_MALLOC_RETAIN_MB 128
@@ -88,7 +96,8 @@ struct lite_malloc_stats {
                               in its outbox, to be sent back in a batch (not in bytes_in_use) */
     size_t bytes_reserved; /* address space reserved for arenas, not made read-write yet
                               (counted in VmSize, not against RLIMIT_AS: see README) */
-    size_t reserved[5];    /* room to grow without breaking the ABI */
+    size_t huge_regions;   /* 2 MiB regions currently asked to be huge pages (dense ones) */
+    size_t reserved[4];    /* room to grow without breaking the ABI */
 };
 
 void  *lite_malloc(size_t size);

@@ -69,6 +69,8 @@ WORKLOADS=(
     "thread_churn  | thread_churn  | kops/s | ops=1000                 | ops=400"
     "false_sharing | false_sharing | ms     | ops=200m                 | ops=30m"
     "fragmentation | fragmentation | ms     | fill_mb=48               | fill_mb=12"
+    "tlb_walk      | tlb_walk      | Mops/s | nodes=8m passes=2        | nodes=1m passes=1"
+    "sparse_threads | sparse_threads | kops/s | ops=512                | ops=128"
 )
 
 W_NAME=() W_PROG=() W_UNIT=() W_ARGS=()

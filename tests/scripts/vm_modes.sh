@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # lite-malloc under the two kernel settings that break allocators relying on large lazy
 # reservations: vm.overcommit_memory=2 (no overcommit: a big read-write reservation is
-# refused) and transparent huge pages "always" (a sparse reservation would balloon RSS).
+# refused) and transparent huge pages "always" (a sparse reservation would balloon RSS);
+# then tests/unit/huge_pages.c under each THP mode (always, madvise, never), the first
+# with defrag "always" (synchronous compaction: the slowest faults and collapses).
 # Both are system-wide, so this test needs root and restores the old values on exit.
 # Where the settings cannot be changed (not root, read-only /proc/sys), it runs the same
 # programs under a low `ulimit -v` only, and then reports SKIP (exit 77, counted by
@@ -53,17 +55,25 @@ int main(void) {
 }
 C
 $CC -O1 -I"$TOP" "$B/vm.c" -o "$B/vm" -L"$TOP" -llite-malloc-shared -Wl,-rpath,"$TOP"
+# Huge pages under each THP mode: the sparse heap never balloons, the dense one gets huge
+# regions unless the mode is "never" (the unit test reads the mode and checks either way).
+$CC -O1 -g -pthread -I"$TOP" "$TOP/tests/unit/huge_pages.c" -o "$B/huge_pages" -L"$TOP" -llite-malloc-shared \
+    -Wl,-rpath,"$TOP"
+$CC -O1 -g -pthread -I"$TOP" "$TOP/tests/unit/thp_nohugepage.c" -o "$B/thp_nohugepage" -L"$TOP" \
+    -llite-malloc-shared -Wl,-rpath,"$TOP"
 
 OC=/proc/sys/vm/overcommit_memory
 THP=/sys/kernel/mm/transparent_hugepage/enabled
+DEFRAG=/sys/kernel/mm/transparent_hugepage/defrag
 can_set=0
-if [ "$(id -u)" = 0 ] && [ -w $OC ] && [ -w $THP ] && old_oc=$(cat $OC) && old_thp=$(sed 's/.*\[\(.*\)\].*/\1/' $THP) \
-   && echo "$old_oc" > $OC 2>/dev/null && echo "$old_thp" > $THP 2>/dev/null; then
+if [ "$(id -u)" = 0 ] && [ -w $OC ] && [ -w $THP ] && [ -w $DEFRAG ] && old_oc=$(cat $OC) \
+   && old_thp=$(sed 's/.*\[\(.*\)\].*/\1/' $THP) && old_defrag=$(sed 's/.*\[\(.*\)\].*/\1/' $DEFRAG) \
+   && echo "$old_oc" > $OC 2>/dev/null && echo "$old_thp" > $THP 2>/dev/null && echo "$old_defrag" > $DEFRAG 2>/dev/null; then
     can_set=1
 fi
 
 if [ $can_set = 1 ]; then
-    restore() { echo "$old_oc" > $OC; echo "$old_thp" > $THP; }
+    restore() { echo "$old_oc" > $OC; echo "$old_thp" > $THP; echo "$old_defrag" > $DEFRAG; }
     trap restore EXIT
     trap 'restore; exit 1' INT TERM
     echo 2 > $OC
@@ -75,7 +85,18 @@ if [ $can_set = 1 ]; then
     echo "RSS growth $rss KiB for 64 MiB of blocks, 64 pages of them touched"
     [ "$rss" -lt 16384 ] || { echo "FAIL: RSS grew $rss KiB under THP=always"; exit 1; }
     echo "$old_oc" > $OC
+    # defrag "always": faults and collapses compact synchronously (the slowest setting)
+    for mode in always/always madvise/madvise never/madvise; do
+        echo "${mode%/*}" > $THP
+        echo "${mode#*/}" > $DEFRAG
+        echo "THP enabled=${mode%/*} defrag=${mode#*/}:"
+        "$B/huge_pages" | sed 's/^/    /'
+        [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAIL: huge_pages under THP ${mode%/*}"; exit 1; }
+        "$B/thp_nohugepage" | sed 's/^/    /'
+        [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAIL: thp_nohugepage under THP ${mode%/*}"; exit 1; }
+    done
     echo "$old_thp" > $THP
+    echo "$old_defrag" > $DEFRAG
     trap - EXIT INT TERM
 fi
 # A low address-space limit: the 64 GiB reservation must fail and smaller ones be used.

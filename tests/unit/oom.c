@@ -16,6 +16,7 @@
  */
 #include "check.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -238,6 +239,19 @@ static void wait_child(pid_t pid, const char *what)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s child failed (exit status %d)", what, WEXITSTATUS(st));
 }
 
+static void *idle(void *arg) { return arg; }
+static void others_fit(const char *when)
+{
+    pthread_t th;
+    int rc = pthread_create(&th, NULL, idle, NULL);
+    CHECK(rc == 0, "%s: pthread_create under the limit: %s", when, strerror(rc));
+    pthread_join(th, NULL);
+    void *m = mmap(NULL, 256 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(m != MAP_FAILED, "%s: mmap(256 MiB) under the limit: %s", when, strerror(errno));
+    munmap(m, 256 * MiB);
+    note("fork child, %s: pthread_create and mmap(256 MiB) work", when);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "limited") == 0) {
@@ -276,7 +290,15 @@ int main(int argc, char **argv)
         struct rlimit rl = {vm + LIMIT, vm + LIMIT};
         CHECK(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit");
         note("fork child: RLIMIT_AS %zu MiB (VM %zu MiB, less what is only reserved)", (size_t)rl.rlim_cur / MiB, vm / MiB);
+        /* A limit far below the arena's reservation, set while the program runs, leaves
+         * room for the program's own mappings: a thread (its stack) and a mapping of
+         * 256 MiB.  (Before the arenas followed the limit, pthread_create failed with
+         * EAGAIN and every mmap failed.) */
+        others_fit("before running out");
         run_limited(0);
+        /* (Not after: what lite-malloc committed stays counted against the limit once freed
+         * -- its pages go back to the OS, the address space stays the arena's -- so the
+         * program's own mmap may fail there.  README, "Limits".) */
         _exit(0);
     }
     wait_child(pid, "forked (RLIMIT_AS VM + 1 GiB)");
