@@ -669,6 +669,7 @@ void decay_tick();
  * first), so the caller knows what reads as zero. */
 uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mask) {
     uint64_t run = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+    bool committed_only = false;  // after a failed commit: runs inside what is read-write
     for (int attempt = 0;; attempt++) {
         // The best start: most dirty slots in the run, then the lowest address.  The walk
         // stops at the first run that is all dirty (no better one exists), and looks no
@@ -680,7 +681,8 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mas
         bool found = false;
         for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
             size_t groups = (a->slots + kGroupSlots - 1) / kGroupSlots;
-            size_t ours = a->end.load(std::memory_order_relaxed) / kSbSize;  // slots not given back
+            // slots not given back (or, committed_only, already read-write)
+            size_t ours = (committed_only ? a->committed : a->end).load(std::memory_order_relaxed) / kSbSize;
             for (size_t g = a->low.load(std::memory_order_relaxed); g < groups; g++) {
                 if (found && g * kGroupSlots * kSbSize >= a->reach.load(std::memory_order_relaxed)) break;
                 Group &grp = a->groups[g];
@@ -723,7 +725,10 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mas
             if (!commit_arena(a, off + n * kSbSize)) {  // no memory: undo, nothing burnt
                 if (*dirty_mask) grp.dirty.fetch_or(*dirty_mask << best_i, std::memory_order_release);
                 grp.used.fetch_and(~bits, std::memory_order_release);
-                return 0;
+                if (committed_only) return 0;
+                committed_only = true;  // a run in what is read-write already needs no commit
+                attempt = -1;
+                continue;
             }
             size_t reach = a->reach.load(std::memory_order_relaxed);
             while (reach < off + n * kSbSize &&
@@ -732,7 +737,7 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mas
             g_slots_dirty.add(-long(bits_set(*dirty_mask) * kSbSize));
             return a->base + off;
         }
-        if (attempt > 0 || !add_arena(n * kSbSize + (align > kSbSize ? align : 0))) return 0;
+        if (committed_only || attempt > 0 || !add_arena(n * kSbSize + (align > kSbSize ? align : 0))) return 0;
     }
 }
 
@@ -2180,7 +2185,9 @@ void decay_tick() {
 }
 
 /* ---- 7f. a heap handed back: at thread exit, or after one allocation past it ------------ */
-void heap_release(Heap *h) {
+/* Let go of everything the heap owns and holds: its superblocks (empty ones go to the
+ * slot store, the others are detached), its host, its outbox and run cache. */
+void heap_let_go(Heap *h) {
     for (unsigned c = 0; c < kNumClasses; c++) {
         Superblock *sb = h->current[c];
         if (sb == &g_empty) continue;
@@ -2191,6 +2198,9 @@ void heap_release(Heap *h) {
     held_flush(h);
     if (h->host) host_detach(h->host);
     h->host = nullptr;
+}
+void heap_release(Heap *h) {
+    heap_let_go(h);
     h->in_use = false;
     g_free_heaps.push(uintptr_t(h));
 }
@@ -2222,8 +2232,18 @@ inline bool fits_host(size_t pages, size_t align) {
 NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
     if (UNLIKELY(size > kMaxRequest)) { set_enomem(); return nullptr; }
     size_t pages = (size + kPage - 1) / kPage;
-    void *p = fits_host(pages ? pages : 1, align) ? medium_alloc(tls_heap, unsigned(pages ? pages : 1), align, clean)
-                                                  : large_alloc(size, align, clean);
+    auto attempt = [&] {
+        return fits_host(pages ? pages : 1, align) ? medium_alloc(tls_heap, unsigned(pages ? pages : 1), align, clean)
+                                                   : large_alloc(size, align, clean);
+    };
+    void *p = attempt();
+    if (!p && tls_heap != &g_bootstrap) {
+        // Out of memory (a limit, or no run of free slots long enough): the superblocks
+        // this heap owns, even empty ones, pin slots all over the store.  Let go of them
+        // and try once more.
+        heap_let_go(tls_heap);
+        p = attempt();
+    }
     if (!p) set_enomem();
     return p;
 }

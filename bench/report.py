@@ -188,11 +188,13 @@ def rss_report(W, meta, allocs, peers, density_max):
             if lite_r > 1.10 * least:
                 note = f"<< lite uses more: x{lite_r / least:.2f} of {who}"
         rows.append(row + [note])
-    if density_max:
-        row = ["density max, 16 B-8 KiB"]
-        lite_d = density_max.get(LITE, (None, None))[0]
+    for label, worst in density_max or []:
+        if not worst:
+            continue
+        row = [f"density max, {label}"]
+        lite_d = worst.get(LITE, (None, None))[0]
         for a in allocs:
-            d, size = density_max.get(a, (None, None))
+            d, size = worst.get(a, (None, None))
             cell = f"{d:.2f}@{size}" if d else "-"
             if a != LITE and d and lite_d:
                 cell += f" ({lite_d / d:.2f})"
@@ -346,7 +348,8 @@ def main():
 
     density = load_density(read_lines(os.path.join(out, "density_raw.txt")), allocs, out)
     chart = speed_report(W, meta, allocs, peers)
-    rss_report(W, meta, allocs, peers, density_max(density, allocs))
+    rss_report(W, meta, allocs, peers, [("16 B-8 KiB", density_max(density, allocs)),
+                                        ("8 KiB-1 MiB", density_max(density, allocs, 8193, 1 << 20))])
     fragmentation_report(W, allocs)
     density_report(density, allocs)
     callgrind_report(read_lines(os.path.join(out, "callgrind_raw.txt")), out)

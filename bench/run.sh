@@ -80,14 +80,14 @@ for row in "${WORKLOADS[@]}"; do
     [[ $QUICK == 1 ]] && W_ARGS+=("$(echo $quick)") || W_ARGS+=("$(echo $full)")
 done
 
-# Density sweep: every 8 B up to 256 B, then 6 steps per doubling (BENCH_DENSITY_STEPS) up to 64 KiB, sizes
+# Density sweep: every 8 B up to 256 B, then 6 steps per doubling (BENCH_DENSITY_STEPS) up to 1 MiB, sizes
 # rounded to 8 (quick run: every 48 B from 48, and 1 step per doubling).  Blocks per
 # process: min(1,000,000, 64 MiB / size) (8 MiB / size in the quick run).
 if [[ $QUICK == 1 ]]; then DENSITY_STEP=48 DENSITY_PER_DOUBLING=1 DENSITY_BUDGET=$((8 << 20))
 else DENSITY_STEP=8 DENSITY_PER_DOUBLING=${BENCH_DENSITY_STEPS:-6} DENSITY_BUDGET=$((64 << 20)); fi
 DENSITY_SIZES=(16 $(awk -v step=$DENSITY_STEP -v n=$DENSITY_PER_DOUBLING 'BEGIN {
     for (s = step; s <= 256; s += step) if (s != 16) print s
-    for (lo = 256; lo < 65536; lo *= 2)
+    for (lo = 256; lo < 1048576; lo *= 2)
         for (i = 1; i <= n; i++) print int(lo * 2 ^ (i / n) / 8 + 0.5) * 8 }' | sort -n))
 
 # callgrind: malloc+free pairs counted (after 100k warm-up pairs)

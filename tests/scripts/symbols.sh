@@ -133,8 +133,10 @@ note "shared: exports exactly the $(echo "$readme_names" | wc -w) C library name
 if [ $STATIC = 0 ]; then note "PASS (shared library only)"; exit 0; fi
 wraps=$(grep -o -- '--wrap,[a-z_0-9]*' "$TOP/README.md" | sed 's/--wrap,//' | sort -u)
 [ -n "$wraps" ] || fail "README.md lists no -Wl,--wrap,SYM flags"
+# (nm into a file: `nm | grep -q` fails under pipefail when grep quits before nm is done)
+nm --defined-only "$SCRATCH/ar/lite-malloc-wrap.o" >"$SCRATCH/wrap.nm"
 for s in $wraps; do
-    nm --defined-only "$SCRATCH/ar/lite-malloc-wrap.o" | grep -q " T __wrap_$s\$" \
+    grep -q " T __wrap_$s\$" "$SCRATCH/wrap.nm" \
         || fail "liblite-malloc-static.a does not define __wrap_$s (README way 1 wraps $s)"
 done
 note "static: defines __wrap_SYM for the README's $(echo "$wraps" | wc -w) --wrap flags"

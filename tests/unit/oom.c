@@ -1,8 +1,9 @@
 /*
  * oom: running out of address space (RLIMIT_AS) gives NULL with errno ENOMEM, never a crash,
- * and memory is served again once it is freed.  Two child processes:
+ * and memory is served again once it is freed.  Three child processes:
  *  - "exec": RLIMIT_AS = 1 GiB set before the program is exec'ed again, so the allocator
- *    starts under the limit and every size class (small, medium, large) runs out;
+ *    starts under the limit and every size class (small, medium, large) runs out; then
+ *    the same with RLIMIT_DATA = 1 GiB (enforced by the kernel on mprotect to read-write);
  *  - "fork": a forked child of a process whose allocator is already initialised, with
  *    RLIMIT_AS = current size (not counting address space reserved and not used) + 1 GiB:
  *    every size runs out, since lite-malloc counts what it commits against the limit.
@@ -261,6 +262,14 @@ int main(int argc, char **argv)
         note("exec child: RLIMIT_AS %zu MiB, VM %zu MiB", (size_t)rl.rlim_cur / MiB, vm_bytes() / MiB);
         return run_limited(1);
     }
+    if (argc > 1 && strcmp(argv[1], "limited-data") == 0) {
+        watchdog(100);
+        struct rlimit rl;
+        getrlimit(RLIMIT_DATA, &rl);
+        note("exec child: RLIMIT_DATA %zu MiB (the kernel checks it when memory is made read-write)",
+             (size_t)rl.rlim_cur / MiB);
+        return run_limited(1);
+    }
     watchdog(250);
     /* 1. exec'ed child that starts under the limit */
     pid_t pid = fork();
@@ -272,6 +281,17 @@ int main(int argc, char **argv)
         _exit(3);
     }
     wait_child(pid, "exec'ed (RLIMIT_AS 1 GiB)");
+    /* 1b. the same under RLIMIT_DATA, which the kernel enforces on mprotect to read-write
+     * (the arena's commits) and on private writable mappings (large blocks) */
+    pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        struct rlimit rl = {LIMIT, LIMIT};
+        if (setrlimit(RLIMIT_DATA, &rl) != 0) _exit(2);
+        execl("/proc/self/exe", argv[0], "limited-data", (char *)NULL);
+        _exit(3);
+    }
+    wait_child(pid, "exec'ed (RLIMIT_DATA 1 GiB)");
 
     /* 2. forked child of an initialised heap */
     void *warm[100];
