@@ -40,12 +40,7 @@ static void *sparse_worker(void *arg)
 static long smaps_kib(const char *field)
 {
     char buf[8192];
-    int fd = open("/proc/self/smaps_rollup", O_RDONLY);
-    if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return -1;
-    buf[n] = 0;
+    if (read_proc_file_("/proc/self/smaps_rollup", buf, sizeof buf) <= 0) return -1;
     const char *at = strstr(buf, field);
     return at ? strtol(at + strlen(field), NULL, 10) : -1;
 }

@@ -240,6 +240,20 @@ static void wait_child(pid_t pid, const char *what)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s child failed (exit status %d)", what, WEXITSTATUS(st));
 }
 
+/* Run this program again as `mode`, under `resource` = LIMIT set before the exec. */
+static void exec_limited(const char *self, int resource, const char *mode, const char *what)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        struct rlimit rl = {LIMIT, LIMIT};
+        if (setrlimit(resource, &rl) != 0) _exit(2);
+        execl("/proc/self/exe", self, mode, (char *)NULL);
+        _exit(3);
+    }
+    wait_child(pid, what);
+}
+
 static void *idle(void *arg) { return arg; }
 static void others_fit(const char *when)
 {
@@ -271,27 +285,12 @@ int main(int argc, char **argv)
         return run_limited(1);
     }
     watchdog(250);
-    /* 1. exec'ed child that starts under the limit */
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        struct rlimit rl = {LIMIT, LIMIT};
-        if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(2);
-        execl("/proc/self/exe", argv[0], "limited", (char *)NULL);
-        _exit(3);
-    }
-    wait_child(pid, "exec'ed (RLIMIT_AS 1 GiB)");
-    /* 1b. the same under RLIMIT_DATA, which the kernel enforces on mprotect to read-write
-     * (the arena's commits) and on private writable mappings (large blocks) */
-    pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        struct rlimit rl = {LIMIT, LIMIT};
-        if (setrlimit(RLIMIT_DATA, &rl) != 0) _exit(2);
-        execl("/proc/self/exe", argv[0], "limited-data", (char *)NULL);
-        _exit(3);
-    }
-    wait_child(pid, "exec'ed (RLIMIT_DATA 1 GiB)");
+    /* 1. exec'ed child that starts under the limit: RLIMIT_AS, then RLIMIT_DATA, which the
+     * kernel enforces on mprotect to read-write (the arena's commits) and on private
+     * writable mappings (large blocks) */
+    exec_limited(argv[0], RLIMIT_AS, "limited", "exec'ed (RLIMIT_AS 1 GiB)");
+    exec_limited(argv[0], RLIMIT_DATA, "limited-data", "exec'ed (RLIMIT_DATA 1 GiB)");
+    pid_t pid;
 
     /* 2. forked child of an initialised heap */
     void *warm[100];
