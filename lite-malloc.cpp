@@ -1177,10 +1177,11 @@ struct Heap {
     Superblock *by_slot[kFastSlots];
     Superblock *current[kNumClasses];  // the one superblock of each class this heap owns
     Host *host;                        // the host this heap carves medium runs from
-    unsigned shard;   
+    unsigned shard;
     std::atomic<uintptr_t> link;       // in the stack of recycled heaps
     Heap *all_next;                    // the list of every heap ever made
     bool in_use;                       // given to a thread and not handed back
+    std::atomic<bool> changing;        // its thread is changing what it owns (see Changing)
     uint64_t tail_check_at;            // when tail_trim looks at the tails next (ms)
     Held held;
     constexpr explicit Heap(bool bootstrap = false);
@@ -1188,7 +1189,8 @@ struct Heap {
 
 Superblock g_empty{};  // a superblock with nothing in it: what current[] holds for "none"
 constexpr Heap::Heap(bool bootstrap)
-    : by_slot{}, current{}, host(nullptr), shard(0), link(0), all_next(nullptr), in_use(false), tail_check_at(0), held(bootstrap) {
+    : by_slot{}, current{}, host(nullptr), shard(0), link(0), all_next(nullptr), in_use(false), changing(false),
+      tail_check_at(0), held(bootstrap) {
     for (auto &c : current) c = &g_empty;
     for (auto &c : by_slot) c = &g_empty;
 }
@@ -1309,6 +1311,20 @@ Heap *heap_for_thread() {
     if (make_exit_key()) pthread_setspecific(g_exit_key, h);
     return h;
 }
+
+/* Marks the steps of a slow path that change what a heap owns (its current superblocks,
+ * its host, a handing back): a heap caught between two of them cannot be handed back by
+ * fork's child (after_fork_child).  Plain stores, kept in order by x86's store order;
+ * nested marks restore the outer one. */
+struct Changing {
+    Heap *h;
+    bool was;
+    explicit Changing(Heap *heap) : h(heap), was(heap->changing.load(std::memory_order_relaxed)) {
+        h->changing.store(true, std::memory_order_relaxed);
+        std::atomic_signal_fence(std::memory_order_seq_cst);  // (before the steps it marks)
+    }
+    ~Changing() { h->changing.store(was, std::memory_order_release); }
+};
 
 void set_current(Heap *h, unsigned c, Superblock *sb) {
     h->current[c] = sb;
@@ -1610,6 +1626,7 @@ inline void *small_alloc_slot(Heap *h, size_t slot) {  // the malloc fast path
 }
 
 void *small_refill_owned(Heap *h, unsigned c) {
+    Changing changing(h);
     if (uint64_t now = now_ms(); UNLIKELY(now >= h->tail_check_at)) tail_trim(h, now, uint64_t(g_settings.decay_ms));
     Superblock *sb = h->current[c];
     if (sb != &g_empty) {
@@ -1869,6 +1886,7 @@ void *medium_alloc(Heap *h, unsigned pages, size_t align, bool *clean) {
         host->live[(at & (kSbSize - 1)) / kPage].store(1, std::memory_order_release);
     } else {
         unsigned step = align > kPage ? unsigned(align / kPage) : 1;
+        Changing changing(h);
         for (int tries = 0;; tries++) {
             if (h->host && (at = host_carve(h->host, pages, step, clean))) break;
             if (h->host) host_detach(h->host);
@@ -2188,6 +2206,7 @@ void decay_tick() {
 /* Let go of everything the heap owns and holds: its superblocks (empty ones go to the
  * slot store, the others are detached), its host, its outbox and run cache. */
 void heap_let_go(Heap *h) {
+    Changing changing(h);
     for (unsigned c = 0; c < kNumClasses; c++) {
         Superblock *sb = h->current[c];
         if (sb == &g_empty) continue;
@@ -2205,16 +2224,36 @@ void heap_release(Heap *h) {
     g_free_heaps.push(uintptr_t(h));
 }
 
+/* Forget what a heap holds back, without giving it back (fork's child, below). */
+void held_drop(Held &o) {
+    for (auto &w : o.used) w.store(0, std::memory_order_relaxed);
+    for (auto &slot : o.slot) slot = OutboxSlot{};
+    for (auto &r : o.runs) r = HeldRun{};
+    o.run_bytes.store(0, std::memory_order_relaxed);
+}
+
 /* fork: the child has one thread, and the heaps of the parent's other threads would hold
- * what they own forever.  The child hands them back as if those threads had exited.  (A
- * thread that was inside malloc or free when the parent forked may have left its heap
- * between two steps; every step leaves the shared structures consistent, and a block it
- * was moving at that moment may be lost: no more.) */
+ * what they own forever.  The child hands them back as if those threads had exited, but
+ * a thread that was inside a slow path when the parent forked may have left its heap
+ * between two steps (an outbox slot half set up, a superblock detached but still
+ * current), and handing that back would corrupt the shared structures:
+ *  - what a heap holds back is dropped, not given back, if its owner or a claimer was
+ *    inside it (`busy`, `claim`): at most one outbox and one run cache are lost;
+ *  - a heap whose owner was changing what it owns (`changing`) is left alone: its
+ *    superblocks and host stay stranded in the child (one heap per thread caught so).
+ * A thread caught in a fast path loses at most the block it was moving.  A purge
+ * another thread had under way never ends here: the child may start its own.  (fork
+ * copies memory page by page while the other threads run, so a store of theirs made
+ * during the fork may reach the child without an earlier one: no allocator without a
+ * lock around fork can rule that out; the window is the fork itself.) */
 void after_fork_child() {
+    g_purging.store(false, std::memory_order_relaxed);
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
-        if (!h->in_use || h == tls_heap) continue;
-        h->held.busy.store(0, std::memory_order_relaxed);  // nobody is inside any more
-        h->held.claim.store(0, std::memory_order_relaxed);
+        Held &o = h->held;
+        if (o.busy.load(std::memory_order_relaxed) || o.claim.load(std::memory_order_relaxed)) held_drop(o);
+        o.busy.store(0, std::memory_order_relaxed);  // nobody is inside any more
+        o.claim.store(0, std::memory_order_relaxed);
+        if (!h->in_use || h == tls_heap || h->changing.load(std::memory_order_relaxed)) continue;
         heap_release(h);
     }
 }

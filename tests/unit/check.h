@@ -10,7 +10,8 @@
  *                        test calls it on blocks it got from malloc & co., so that none can pass
  *                        with a library whose malloc is still the C library's.
  * A constructor installs handlers that turn a fatal signal (SIGSEGV, SIGBUS, SIGABRT,
- * SIGFPE, SIGILL) or the watchdog alarm (SIGALRM, see watchdog()) into a "FAIL:" line.
+ * SIGFPE, SIGILL) or the watchdog alarm (SIGALRM, see watchdog()) into a "FAIL:" line
+ * (LITE_TEST_CORE=1 leaves the fatal ones alone, so that they dump core).
  * fill_pattern/check_pattern write and verify a byte pattern determined by a seed, so
  * overlapping blocks or stray writes are detected when the block is checked later.
  *
@@ -131,7 +132,10 @@ __attribute__((constructor, unused)) static void check_install_handlers_(void)
     ss.ss_sp = altstack;
     ss.ss_size = sizeof altstack;
     sigaltstack(&ss, NULL);
+    /* LITE_TEST_CORE=1: leave the fatal signals alone, for a core dump to debug with */
+    const char *core = getenv("LITE_TEST_CORE");
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        if (core && *core == '1' && sigs[i] != SIGALRM) continue;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = check_signal_handler_;
