@@ -123,22 +123,104 @@ constexpr size_t kArenaMax = size_t(64) << 30;                // first reservati
 constexpr size_t kArenaMin = kChunk;
 constexpr size_t kMaxRequest = size_t(1) << 46;               // above: ENOMEM at once
 constexpr size_t kExtendBytes = 4096;                         // fresh blocks threaded at once
-constexpr long kRetainDefault = LITE_MALLOC_RETAIN_MB < 0 ? -1 : long(LITE_MALLOC_RETAIN_MB) << 20;
 constexpr unsigned kShards = LITE_MALLOC_ENGINES_COUNT;
-constexpr long kDecayMsDefault = 1000;                        // free pages unused this long go back
 
-/* Run-time settings, read from the environment by the load-time constructor (getenv
- * never allocates).  Until then, and when a variable is absent, the defaults hold.
- *   LITE_MALLOC_RETAIN_MB=n   free memory kept backed by RAM (MiB); -1 keeps everything
- *   LITE_MALLOC_STATS=1       print a report on stderr when the process exits
- *   LITE_MALLOC_DECAY_MS=n    free pages unused this long go back to the OS (at most a day)
- *   LITE_MALLOC_HUGE_PAGES=0  never ask for huge pages (see "huge pages", section 6)     */
-struct Settings {
-    long retain_bytes = kRetainDefault;
-    long decay_ms = kDecayMsDefault;
-    bool show_stats = false;
-    bool huge_pages = LITE_MALLOC_HUGE_PAGES;
-} g_settings;
+/* Run-time options.  Each has a key, an environment variable of its own, a range and a
+ * default, and can change while the program runs (lite_option_set): it takes effect at
+ * its next use.  The load-time constructor reads LITE_MALLOC_OPTIONS=key:value,... and
+ * then each option's own variable, which wins; an unknown key or a bad value gets one
+ * warning line and is ignored.  Neither getenv nor the parser allocates.
+ *   retain_mb      the most free memory kept backed by RAM, in MiB; -1 keeps everything
+ *   decay_ms       free pages unused this long go back to the OS
+ *   stats          a report on stderr at exit: 0 none, 1 text, 2 (or "json") JSON
+ *   huge_pages     ask for huge pages where the heap is dense ("huge pages", section 6)
+ *   run_cache_kb   medium runs a thread keeps for its next requests (section 7a)
+ *   outbox_blocks  blocks a thread batches per superblock before sending them (7a)   */
+enum Opt : unsigned { kOptRetainMb, kOptDecayMs, kOptStats, kOptHugePages, kOptRunCacheKb, kOptOutboxBlocks, kOptCount };
+struct OptionInfo {
+    const char *key, *env;
+    long min, max, initial;
+};
+constexpr OptionInfo kOptions[kOptCount] = {
+    {"retain_mb", "LITE_MALLOC_RETAIN_MB", -1, long(1) << 30, LITE_MALLOC_RETAIN_MB < 0 ? -1 : LITE_MALLOC_RETAIN_MB},
+    {"decay_ms", "LITE_MALLOC_DECAY_MS", 0, 86400000, 1000},
+    {"stats", "LITE_MALLOC_STATS", 0, 2, 0},
+    {"huge_pages", "LITE_MALLOC_HUGE_PAGES", 0, 1, LITE_MALLOC_HUGE_PAGES ? 1 : 0},
+    {"run_cache_kb", "LITE_MALLOC_RUN_CACHE_KB", 0, 1 << 16, 1024},
+    {"outbox_blocks", "LITE_MALLOC_OUTBOX_BLOCKS", 1, 1024, 64},
+};
+std::atomic<long> g_options[kOptCount] = {kOptions[0].initial, kOptions[1].initial, kOptions[2].initial,
+                                          kOptions[3].initial, kOptions[4].initial, kOptions[5].initial};
+static_assert(kOptCount == 6, "one initial value per option");
+inline long option(Opt o) { return g_options[o].load(std::memory_order_relaxed); }
+inline long retain_bytes() {  // -1: keep everything
+    long mb = option(kOptRetainMb);
+    return mb < 0 ? -1 : mb << 20;
+}
+inline uint64_t decay_ms() { return uint64_t(option(kOptDecayMs)); }
+
+void os_write(const char *s, size_t n);  // (section 2)
+/* One warning line: "lite-malloc: <what> '<text>' ignored". */
+void option_warn(const char *what, const char *text, size_t len) {
+    char buf[256];
+    size_t n = 0;
+    auto put = [&](const char *t, size_t l) { while (l-- && *t && n < sizeof buf - 16) buf[n++] = *t++; };
+    put("lite-malloc: ", 13);
+    put(what, strlen(what));
+    put(" '", 2);
+    put(text, len);
+    put("' ignored\n", 10);
+    os_write(buf, n);
+}
+/* The value text[0, len) gives option o: a decimal number in its range (any negative
+ * retain_mb means -1; stats also takes "text" and "json").  False if it gives none. */
+bool option_parse(Opt o, const char *text, size_t len, long *out) {
+    if (o == kOptStats && len == 4 && (!memcmp(text, "text", 4) || !memcmp(text, "json", 4))) {
+        *out = text[0] == 't' ? 1 : 2;
+        return true;
+    }
+    bool neg = len && *text == '-';
+    if (len == size_t(neg)) return false;
+    long n = 0;
+    for (size_t i = neg; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9' || n > (long(1) << 40)) return false;
+        n = n * 10 + (text[i] - '0');
+    }
+    if (neg) n = o == kOptRetainMb ? -1 : -n;
+    if (n < kOptions[o].min || n > kOptions[o].max) return false;
+    *out = n;
+    return true;
+}
+int option_find(const char *key, size_t len) {  // -1: no such key
+    for (unsigned o = 0; o < kOptCount; o++)
+        if (strlen(kOptions[o].key) == len && !memcmp(kOptions[o].key, key, len)) return int(o);
+    return -1;
+}
+void options_from_env() {
+    if (const char *s = getenv("LITE_MALLOC_OPTIONS")) {
+        while (*s) {
+            const char *item = s;
+            while (*s && *s != ',') s++;
+            size_t len = size_t(s - item), key = 0;
+            if (*s) s++;
+            while (key < len && item[key] != ':' && item[key] != '=') key++;
+            int o = option_find(item, key);
+            long v;
+            if (!len) continue;
+            if (o < 0) option_warn("LITE_MALLOC_OPTIONS: unknown option", item, key);
+            else if (key == len || !option_parse(Opt(o), item + key + 1, len - key - 1, &v))
+                option_warn("LITE_MALLOC_OPTIONS: bad value in", item, len);
+            else g_options[o].store(v, std::memory_order_relaxed);
+        }
+    }
+    for (unsigned o = 0; o < kOptCount; o++) {
+        const char *v = getenv(kOptions[o].env);
+        long n;
+        if (!v || !*v) continue;
+        if (option_parse(Opt(o), v, strlen(v), &n)) g_options[o].store(n, std::memory_order_relaxed);
+        else option_warn(kOptions[o].env, v, strlen(v));
+    }
+}
 
 /* ===================================================================================== *
  * 2. OS calls: raw system calls, so the malloc/free paths never re-enter the C library.
@@ -156,6 +238,16 @@ inline long syscall6(long n, long a, long b, long c, long d, long e, long f) {
 }
 inline bool sys_failed(long r) { return r < 0 && r > -4096; }
 
+/* System calls made, by kind, and bytes given back to the OS (for the statistics). */
+enum Sys : unsigned { kSysMmap, kSysMunmap, kSysMprotect, kSysMadvise, kSysMremap, kSysCount };
+std::atomic<uint64_t> g_syscalls[kSysCount] = {};
+std::atomic<uint64_t> g_purged_bytes{0};
+inline void count_sys(Sys k) { g_syscalls[k].fetch_add(1, std::memory_order_relaxed); }
+inline void count_advise(size_t len, int advice) {
+    count_sys(kSysMadvise);
+    if (advice == MADV_DONTNEED) g_purged_bytes.fetch_add(len, std::memory_order_relaxed);
+}
+
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define LITE_TSAN 1
@@ -166,17 +258,23 @@ inline bool sys_failed(long r) { return r < 0 && r > -4096; }
 #endif
 #ifndef LITE_TSAN
 void *os_map(void *hint, size_t len, int prot, int flags) {
+    count_sys(kSysMmap);
     long r = syscall6(SYS_mmap, long(hint), long(len), prot, flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return sys_failed(r) ? nullptr : reinterpret_cast<void *>(r);
 }
-bool os_unmap(void *p, size_t len) { return !len || !sys_failed(syscall6(SYS_munmap, long(p), long(len), 0, 0, 0, 0)); }
+bool os_unmap(void *p, size_t len) {
+    if (len) count_sys(kSysMunmap);
+    return !len || !sys_failed(syscall6(SYS_munmap, long(p), long(len), 0, 0, 0, 0));
+}
 bool os_protect(void *p, size_t len, int prot) {
+    count_sys(kSysMprotect);
     return !sys_failed(syscall6(SYS_mprotect, long(p), long(len), prot, 0, 0, 0));
 }
 void os_advise(void *p, size_t len, int advice) {
-    if (len) syscall6(SYS_madvise, long(p), long(len), advice, 0, 0, 0);
+    if (len) count_advise(len, advice), syscall6(SYS_madvise, long(p), long(len), advice, 0, 0, 0);
 }
 void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
+    count_sys(kSysMremap);
     long r = syscall6(SYS_mremap, long(old), long(old_len), long(len), flags, long(to), 0);
     return sys_failed(r) ? nullptr : reinterpret_cast<void *>(r);
 }
@@ -184,16 +282,18 @@ void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
 /* Under ThreadSanitizer the sanitizer must see memory being unmapped and mapped again,
  * or it takes the reuse of an address for a data race: go through libc there. */
 void *os_map(void *hint, size_t len, int prot, int flags) {
+    count_sys(kSysMmap);
     void *p = mmap(hint, len, prot, flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? nullptr : p;
 }
-bool os_unmap(void *p, size_t len) { return !len || munmap(p, len) == 0; }
-bool os_protect(void *p, size_t len, int prot) { return mprotect(p, len, prot) == 0; }
-void os_advise(void *p, size_t len, int advice) { if (len) madvise(p, len, advice); }
+bool os_unmap(void *p, size_t len) { return !len || (count_sys(kSysMunmap), munmap(p, len) == 0); }
+bool os_protect(void *p, size_t len, int prot) { return count_sys(kSysMprotect), mprotect(p, len, prot) == 0; }
+void os_advise(void *p, size_t len, int advice) { if (len) count_advise(len, advice), madvise(p, len, advice); }
 void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
     // TSan does not see mremap free the old range, so a later mapping there would look
     // like a race with the old one's users: never move (callers then copy or map anew).
     if (flags & MREMAP_MAYMOVE) return nullptr;
+    count_sys(kSysMremap);
     void *p = mremap(old, old_len, len, flags, to);
     return p == MAP_FAILED ? nullptr : p;
 }
@@ -1094,7 +1194,7 @@ __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     return true;  // owned and carved to its end: in use by its owner
 }
 void huge_consider(uintptr_t slot) {
-    if (!g_settings.huge_pages || thp_mode() == kThpNever) return;
+    if (!option(kOptHugePages) || thp_mode() == kThpNever) return;
     uintptr_t region = region_of(slot);
     SideSlot *head = side_of(region);
     if (!head || head->huge.load(std::memory_order_relaxed) || !region_usable(region)) return;
@@ -1129,23 +1229,22 @@ struct Host;
  *    block on a line the destination's owner also writes.  One slot per size class
  *    (blocks of a class freed in a row mostly share a superblock: the one their owner
  *    was allocating from), holding blocks of one superblock at a time.  A slot is sent
- *    when it holds kOutboxBatch blocks or kOutboxBytes, or when another superblock needs
+ *    when it holds outbox_blocks blocks (64) or kOutboxBytes, or when another superblock needs
  *    it; after every kOutboxSweep such sends, at the owner's next superblock change and
  *    at thread exit, everything is sent.
  *  - the run cache: medium runs this thread freed, reused by its next requests of the
  *    same size without touching a shared line; at most kRunCacheSlots runs and
- *    kRunCacheBytes, given back to their hosts when evicted, at thread exit, by trim.
+ *    run_cache_kb (1 MiB), given back to their hosts when evicted, at thread exit, by trim.
  * A thread that goes idle cannot give anything back: other threads do it for it
  * (held_claim_idle), and `busy`/`claim` keep the two from ever touching it at once
  * without a lock: the owner sets `busy` with an exchange (a full barrier) and then checks
  * `claim`; a claimer sets `claim` with a CAS and then checks `busy`.  Whoever looks
  * second backs off (the owner then frees its block or run directly).                 */
-constexpr uint32_t kOutboxBatch = 64;
 constexpr size_t kOutboxBytes = 16 << 10;
 constexpr uint32_t kOutboxSweep = 64;
 constexpr unsigned kOutboxWords = (kNumClasses + 63) / 64;
 constexpr unsigned kRunCacheSlots = 8;
-constexpr size_t kRunCacheBytes = size_t(1) << 20;
+inline size_t run_cache_bytes() { return size_t(option(kOptRunCacheKb)) << 10; }
 struct OutboxSlot {
     Superblock *sb = nullptr;
     Block *head = nullptr, *tail = nullptr;
@@ -1235,35 +1334,17 @@ bool make_exit_key() {
     }
     return state == 2;
 }
-/* A decimal number from the environment, without the C library's locale machinery. */
-bool env_number(const char *name, long *out) {
-    const char *v = getenv(name);
-    if (!v || !*v) return false;
-    bool neg = *v == '-';
-    long n = 0;
-    for (const char *c = v + neg; *c; c++) {
-        if (*c < '0' || *c > '9' || n > (long(1) << 40)) return false;
-        n = n * 10 + (*c - '0');
-    }
-    *out = neg ? -n : n;
-    return true;
-}
-
-void print_report();
+void print_report(bool json);
 void after_fork_child();
 
 __attribute__((constructor)) void lite_malloc_init() {
-    long n;
-    if (env_number("LITE_MALLOC_RETAIN_MB", &n)) g_settings.retain_bytes = n < 0 ? -1 : n << 20;
-    if (env_number("LITE_MALLOC_STATS", &n)) g_settings.show_stats = n > 0;
-    if (env_number("LITE_MALLOC_DECAY_MS", &n) && n >= 0) g_settings.decay_ms = n < 86400000 ? n : 86400000;
-    if (env_number("LITE_MALLOC_HUGE_PAGES", &n)) g_settings.huge_pages = n > 0;
+    options_from_env();
     if (!g_arena_list.load(std::memory_order_acquire)) add_arena();
     make_exit_key();
     pthread_atfork(nullptr, nullptr, after_fork_child);
 }
 __attribute__((destructor)) void lite_malloc_fini() {
-    if (g_settings.show_stats) print_report();
+    if (long stats = option(kOptStats)) print_report(stats == 2);
 }
 
 /* The link key: the kernel's random bytes, mixed with the clock so that it says nothing
@@ -1378,7 +1459,8 @@ NOINLINE void outbox_put_rare(Heap *h, Superblock *sb, Block *b) {
         s.sb = sb;
         s.head = s.tail = nullptr;
         s.n = 0;
-        s.limit = kOutboxBytes / sb->block_size < kOutboxBatch ? uint32_t(kOutboxBytes / sb->block_size) : kOutboxBatch;
+        uint32_t most = uint32_t(option(kOptOutboxBlocks)), fit = uint32_t(kOutboxBytes / sb->block_size);
+        s.limit = fit < most ? fit : most;
     }
     b->set_next(s.head);
     s.head = b;
@@ -1590,8 +1672,8 @@ inline size_t tail_start(Superblock *sb) {
     return round_up(size_t(sb->bump.load(std::memory_order_relaxed) - reinterpret_cast<char *>(sb)), kPage) + kTailKeep;
 }
 NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
-    h->tail_check_at = now + (g_settings.decay_ms / 4 > 10 ? g_settings.decay_ms / 4 : 10);
-    if (g_settings.retain_bytes < 0) return;  // keep everything
+    h->tail_check_at = now + (decay_ms() / 4 > 10 ? decay_ms() / 4 : 10);
+    if (retain_bytes() < 0) return;  // keep everything
     for (unsigned c = 0; c < kNumClasses; c++) {
         Superblock *sb = h->current[c];
         if (sb == &g_empty || now - sb->resident_at < age) continue;
@@ -1627,7 +1709,7 @@ inline void *small_alloc_slot(Heap *h, size_t slot) {  // the malloc fast path
 
 void *small_refill_owned(Heap *h, unsigned c) {
     Changing changing(h);
-    if (uint64_t now = now_ms(); UNLIKELY(now >= h->tail_check_at)) tail_trim(h, now, uint64_t(g_settings.decay_ms));
+    if (uint64_t now = now_ms(); UNLIKELY(now >= h->tail_check_at)) tail_trim(h, now, decay_ms());
     Superblock *sb = h->current[c];
     if (sb != &g_empty) {
         for (;;) {
@@ -1831,7 +1913,7 @@ Host *host_get(bool adopt) {
 
 /* The run cache (Held::runs): a heap's recently freed runs, reused by its next requests
  * of the same size without touching a shared line.  Bounded by kRunCacheSlots runs and
- * kRunCacheBytes; the owner's thread, or a claimer, gives the rest back. */
+ * run_cache_kb; the owner's thread, or a claimer, gives the rest back. */
 uintptr_t runs_take(Held &held, unsigned pages, size_t align) {
     uintptr_t misaligned = (align > kPage ? align : kPage) - 1;
     for (auto &r : held.runs)
@@ -1857,7 +1939,7 @@ void runs_put(Held &held, uintptr_t at, unsigned pages) {
     unsigned i = 0;
     while (i < kRunCacheSlots && held.runs[i].at) i++;
     if (i == kRunCacheSlots) runs_give_back(held, i = held.run_next++ % kRunCacheSlots);
-    while (held.run_bytes + pages * kPage > kRunCacheBytes) {  // make room
+    while (held.run_bytes + pages * kPage > run_cache_bytes()) {  // make room
         unsigned j = 0;
         while (j < kRunCacheSlots && (!held.runs[j].at || j == i)) j++;
         if (j == kRunCacheSlots) break;
@@ -1919,7 +2001,7 @@ void medium_free(void *p, const char *op) {
     unsigned pages = host->run[i];
     g_medium_in_use.add(-long(pages * kPage));
     Heap *h = tls_heap;
-    if (h != &g_bootstrap && held_enter(h->held)) {
+    if (h != &g_bootstrap && pages * kPage <= run_cache_bytes() && held_enter(h->held)) {
         runs_put(h->held, at, pages);
         held_leave(h->held);
         return;
@@ -2086,7 +2168,7 @@ void *large_resize(void *p, size_t size) {
 std::atomic<uint64_t> g_next_decay{0};
 
 bool over_retain() {
-    long retain = g_settings.retain_bytes;
+    long retain = retain_bytes();
     return retain >= 0 && g_slots_dirty.get() + g_host_dirty.get() > retain;
 }
 
@@ -2186,16 +2268,17 @@ void purge(uint64_t cutoff, long keep = 0, bool spare_huge = false) {
 std::atomic<bool> g_purging{false};  // one pass at a time (and none from inside a pass)
 
 void decay_tick() {
-    if (g_settings.retain_bytes < 0) return;  // keep everything
+    long retain = retain_bytes();
+    if (retain < 0) return;  // keep everything
     uint64_t now = now_ms(), next = g_next_decay.load(std::memory_order_relaxed);
     bool over = over_retain();
     if (now < next && !over) return;
     if (g_purging.exchange(true, std::memory_order_acquire)) return;
-    uint64_t delay = uint64_t(g_settings.decay_ms), quarter = delay / 4 > 10 ? delay / 4 : 10;
+    uint64_t delay = decay_ms(), quarter = delay / 4 > 10 ? delay / 4 : 10;
     g_next_decay.store(now + quarter, std::memory_order_relaxed);
     purge(now > delay ? now - delay : 0, 0, true);  // (huge regions: whole, or not at all)
     if (over_retain()) {  // down to three quarters of the limit, the older part first
-        long keep = g_settings.retain_bytes / 4 * 3;
+        long keep = retain / 4 * 3;
         purge(now - (now > quarter ? quarter : now), keep);
         if (over_retain()) purge(now, keep);
     }
@@ -2305,6 +2388,16 @@ void *alloc_aligned(size_t align, size_t size) {
     }
     bool clean;
     return alloc_big(size, align, &clean);
+}
+
+/* The usable size malloc(n) gives (0: n is too big ever to be had). */
+size_t good_size(size_t n) {
+    if (n <= kSmallMax) return kClasses.size[class_of(n)];
+    if (n > kMaxRequest) return 0;
+    size_t pages = (n + kPage - 1) / kPage;
+    if (fits_host(pages, 0)) return pages * kPage;
+    size_t need = round_up(kPage + n, kPage), slots = (need + kSbSize - 1) / kSbSize;  // (large_alloc)
+    return (slots <= kGroupSlots ? slots * kSbSize : need) - kPage;
 }
 
 /* Ownership: the header a pointer's superblock slot would have, if the slot is ours
@@ -2538,8 +2631,29 @@ void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
     s->huge_regions = size_t(g_huge_regions.get() > 0 ? g_huge_regions.get() : 0);
 }
 
-/* The report printed at exit under LITE_MALLOC_STATS=1 and by malloc_stats(): formatted
- * on the stack and written with one system call per line, so it never allocates. */
+/* Text for a reader: formatted on the stack, a line at a time, and written to stderr
+ * (one system call per line), to a caller's FILE, or into a caller's buffer (cut at its
+ * end; `used` counts the whole text).  Never allocates (a FILE may, as the caller's). */
+struct Sink {
+    char *buf = nullptr;
+    size_t len = 0, used = 0;
+    FILE *file = nullptr;
+    __attribute__((format(printf, 2, 3))) void put(const char *fmt, ...) {
+        char line[256];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(line, sizeof line, fmt, ap);
+        va_end(ap);
+        if (n <= 0) return;
+        size_t k = size_t(n) < sizeof line ? size_t(n) : sizeof line - 1;
+        if (file) fputs(line, file);
+        else if (!buf) os_write(line, k);
+        else if (used + 1 < len) memcpy(buf + used, line, used + k < len ? k : len - 1 - used);
+        used += k;
+    }
+};
+
+/* The report printed at exit under LITE_MALLOC_STATS=1 and by malloc_stats(). */
 template <size_t N>
 long proc_kib(const char *path, const char (&field)[N]) {  // e.g. VmHWM: from /proc/self/status
     char buf[4096];
@@ -2552,43 +2666,101 @@ long proc_kib(const char *path, const char (&field)[N]) {  // e.g. VmHWM: from /
     const char *at = strstr(buf, field);
     return at ? strtol(at + N - 1, nullptr, 10) : -1;
 }
+long my_pid() { return syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0); }
 
-/* One line of the report, formatted on the stack and written with one system call. */
-__attribute__((format(printf, 1, 2))) void out(const char *fmt, ...) {
-    char line[160];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n > 0) os_write(line, size_t(n) < sizeof line ? size_t(n) : sizeof line - 1);
-}
-
-void print_report() {
-    static ClassUsage per_class[kNumClasses];  // static: no stack bulge, report is rare
-    memset(per_class, 0, sizeof per_class);
+void report_text(Sink &k) {
+    ClassUsage per_class[kNumClasses] = {};
     struct lite_malloc_stats st;
     fill_stats(&st, per_class);
     auto mib = [](size_t b) { return double(b) / (1 << 20); };
-    out("lite-malloc: statistics of process %ld\n", syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0));
-    out("  mapped     %10.1f MiB   peak %.1f MiB (arenas, large mappings, metadata)\n",
-        mib(st.bytes_mapped), mib(st.bytes_mapped_peak));
-    out("  in use     %10.1f MiB   small %.1f, medium %.1f, large %.1f\n", mib(st.bytes_in_use),
-        mib(st.bytes_in_use - size_t(g_medium_in_use.get()) - st.large_in_use),
-        mib(size_t(g_medium_in_use.get())), mib(st.large_in_use));
-    out("  cached     %10.1f MiB   free, kept backed for reuse (retain limit %ld MiB)\n",
-        mib(st.bytes_cached), g_settings.retain_bytes < 0 ? -1L : g_settings.retain_bytes >> 20);
-    out("  released   %10.1f MiB   free, given back to the OS, address space kept\n", mib(st.bytes_released));
-    out("  peak RSS   %10.1f MiB   (VmHWM, the whole process)\n", double(proc_kib("/proc/self/status", "VmHWM:")) / 1024);
-    out("  huge pages %10zu regions of 2 MiB asked for; AnonHugePages %ld KiB (the whole process)\n",
-        st.huge_regions, proc_kib("/proc/self/smaps_rollup", "AnonHugePages:"));
-    out("  threads    %10zu seen, %zu heaps created, %zu superblocks in use\n", st.threads_seen,
-        st.threads, st.superblocks);
-    out("  class  block size  superblocks  blocks in use  bytes in use\n");
+    k.put("lite-malloc: statistics of process %ld\n", my_pid());
+    k.put("  mapped     %10.1f MiB   peak %.1f MiB (arenas, large mappings, metadata)\n",
+          mib(st.bytes_mapped), mib(st.bytes_mapped_peak));
+    k.put("  in use     %10.1f MiB   small %.1f, medium %.1f, large %.1f\n", mib(st.bytes_in_use),
+          mib(st.bytes_in_use - size_t(g_medium_in_use.get()) - st.large_in_use),
+          mib(size_t(g_medium_in_use.get())), mib(st.large_in_use));
+    k.put("  cached     %10.1f MiB   free, kept backed for reuse (retain limit %ld MiB)\n",
+          mib(st.bytes_cached), option(kOptRetainMb));
+    k.put("  released   %10.1f MiB   free, given back to the OS, address space kept\n", mib(st.bytes_released));
+    k.put("  peak RSS   %10.1f MiB   (VmHWM, the whole process)\n", double(proc_kib("/proc/self/status", "VmHWM:")) / 1024);
+    k.put("  huge pages %10zu regions of 2 MiB asked for; AnonHugePages %ld KiB (the whole process)\n",
+          st.huge_regions, proc_kib("/proc/self/smaps_rollup", "AnonHugePages:"));
+    k.put("  threads    %10zu seen, %zu heaps created, %zu superblocks in use\n", st.threads_seen,
+          st.threads, st.superblocks);
+    k.put("  class  block size  superblocks  blocks in use  bytes in use\n");
     for (unsigned c = 0; c < kNumClasses; c++) {
         if (!per_class[c].superblocks) continue;
-        out("  %5u  %10u  %11zu  %13zu  %12zu\n", c, kClasses.size[c], per_class[c].superblocks,
-            per_class[c].blocks, per_class[c].blocks * kClasses.size[c]);
+        k.put("  %5u  %10u  %11zu  %13zu  %12zu\n", c, kClasses.size[c], per_class[c].superblocks,
+              per_class[c].blocks, per_class[c].blocks * kClasses.size[c]);
     }
+}
+
+/* The same figures and more as one JSON object (lite_stats_json, LITE_MALLOC_STATS=json):
+ * bytes, counts of heaps and threads, each engine's share, the system calls made and
+ * the bytes purged so far, the options, and each small class in use. */
+void report_json(Sink &k) {
+    ClassUsage per_class[kNumClasses] = {};
+    struct lite_malloc_stats st;
+    fill_stats(&st, per_class);
+    size_t outboxes, runs, heaps_in_use = 0;
+    held_bytes(&outboxes, &runs);
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) heaps_in_use += h->in_use;
+    size_t medium = size_t(g_medium_in_use.get());
+    k.put("{\"allocator\":\"lite-malloc\",\"pid\":%ld,\"mapped\":%zu,\"mapped_peak\":%zu,\"reserved\":%zu,",
+          my_pid(), st.bytes_mapped, st.bytes_mapped_peak, st.bytes_reserved);
+    k.put("\"in_use\":%zu,\"cached\":%zu,\"released\":%zu,\"pending\":%zu,\"superblocks\":%zu,", st.bytes_in_use,
+          st.bytes_cached, st.bytes_released, st.bytes_pending, st.superblocks);
+    k.put("\"heaps\":%zu,\"heaps_in_use\":%zu,\"threads_seen\":%zu,\"huge_regions\":%zu,", st.threads, heaps_in_use,
+          st.threads_seen, st.huge_regions);
+    k.put("\"engines\":{\"small\":{\"in_use\":%zu,\"outboxes\":%zu},\"medium\":{\"in_use\":%zu,\"run_caches\":%zu},",
+          st.bytes_in_use - medium - st.large_in_use, outboxes, medium, runs);
+    k.put("\"large\":{\"in_use\":%zu,\"own_mappings\":%ld}},", st.large_in_use, g_large_mapped.get());
+    auto sys = [](Sys s) { return (unsigned long)g_syscalls[s].load(std::memory_order_relaxed); };
+    k.put("\"syscalls\":{\"mmap\":%lu,\"munmap\":%lu,\"mprotect\":%lu,\"madvise\":%lu,\"mremap\":%lu},", sys(kSysMmap),
+          sys(kSysMunmap), sys(kSysMprotect), sys(kSysMadvise), sys(kSysMremap));
+    k.put("\"purged\":%lu,\"options\":{", (unsigned long)g_purged_bytes.load(std::memory_order_relaxed));
+    for (unsigned o = 0; o < kOptCount; o++) k.put("%s\"%s\":%ld", o ? "," : "", kOptions[o].key, option(Opt(o)));
+    k.put("},\"classes\":[");
+    for (unsigned c = 0, n = 0; c < kNumClasses; c++)
+        if (per_class[c].superblocks)
+            k.put("%s{\"class\":%u,\"size\":%u,\"superblocks\":%zu,\"blocks\":%zu}", n++ ? "," : "", c,
+                  kClasses.size[c], per_class[c].superblocks, per_class[c].blocks);
+    k.put("]}\n");
+}
+
+void print_report(bool json) {
+    Sink k;
+    json ? report_json(k) : report_text(k);
+}
+
+/* glibc's malloc_info(): its XML layout, lite-malloc's figures.  Each <size> is a small
+ * class in use: its block size, the blocks in use and their bytes. */
+int malloc_info_xml(int options, FILE *fp) {
+    if (options || !fp) { errno = EINVAL; return -1; }
+    ClassUsage per_class[kNumClasses] = {};
+    struct lite_malloc_stats st;
+    fill_stats(&st, per_class);
+    Sink k;
+    k.file = fp;
+    k.put("<malloc version=\"1\" allocator=\"lite-malloc\">\n<heap nr=\"0\">\n<sizes>\n");
+    for (unsigned c = 0; c < kNumClasses; c++)
+        if (per_class[c].superblocks)
+            k.put("  <size from=\"%u\" to=\"%u\" total=\"%zu\" count=\"%zu\"/>\n", kClasses.size[c], kClasses.size[c],
+                  per_class[c].blocks * kClasses.size[c], per_class[c].blocks);
+    k.put("</sizes>\n");
+    for (int whole = 0; whole < 2; whole++) {
+        if (whole) k.put("</heap>\n");
+        k.put("<total type=\"fast\" count=\"0\" size=\"0\"/>\n<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n",
+              st.bytes_cached);
+        if (whole) k.put("<total type=\"mmap\" count=\"0\" size=\"%ld\"/>\n", g_large_mapped.get());
+        k.put("<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n", st.bytes_mapped,
+              st.bytes_mapped_peak);
+        k.put("<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n", st.bytes_mapped,
+              st.bytes_mapped);
+    }
+    k.put("<lite-malloc in_use=\"%zu\" released=\"%zu\" pending=\"%zu\" superblocks=\"%zu\" heaps=\"%zu\"/>\n</malloc>\n",
+          st.bytes_in_use, st.bytes_released, st.bytes_pending, st.superblocks, st.threads);
+    return 0;
 }
 
 /* Give every free page back to the OS (the mappings stay): what heaps hold back first,
@@ -2668,6 +2840,16 @@ void *do_realloc(void *p, size_t size) {
     return realloc_ours(p, size, usable);
 }
 
+/* free_sized, free_aligned_sized: a size larger than the block, or a pointer off the
+ * alignment, is a bad free (the size is not needed otherwise). */
+template <Foreign F>
+void do_free_sized(void *p, size_t size, size_t align) {
+    size_t usable = p ? block_usable(p) : 0;
+    if (UNLIKELY(usable && (size > usable || (is_pow2(align) && uintptr_t(p) & (align - 1)))))
+        fatal("free_sized", "size or alignment not the block's, freeing", p);
+    do_free<F>(p);
+}
+
 void *do_calloc(size_t n, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) { set_enomem(); return nullptr; }
@@ -2734,6 +2916,31 @@ LITE_API size_t lite_usable_size(const void *p) { return block_usable(p); }
 LITE_API int lite_owns(const void *p) { return owns(p); }
 LITE_API void lite_stats(struct lite_malloc_stats *out) { if (out) fill_stats(out); }
 LITE_API int lite_trim(size_t) { return trim_all(); }
+LITE_API size_t lite_good_size(size_t size) { return good_size(size); }
+LITE_API size_t lite_stats_json(char *buf, size_t len) {
+    Sink k;
+    k.buf = buf;
+    k.len = buf ? len : 0;
+    char none;
+    if (!k.len) k.buf = &none;  // count only
+    report_json(k);
+    if (k.len) k.buf[k.used < k.len ? k.used : k.len - 1] = 0;
+    return k.used;
+}
+LITE_API int lite_option_get(const char *key, long *value) {
+    int o = key ? option_find(key, strlen(key)) : -1;
+    if (o < 0 || !value) { errno = EINVAL; return -1; }
+    *value = option(Opt(o));
+    return 0;
+}
+LITE_API int lite_option_set(const char *key, long value) {
+    int o = key ? option_find(key, strlen(key)) : -1;
+    if (o == kOptRetainMb && value < 0) value = -1;
+    if (o < 0 || value < kOptions[o].min || value > kOptions[o].max) { errno = EINVAL; return -1; }
+    g_options[o].store(value, std::memory_order_relaxed);
+    g_next_decay.store(0, std::memory_order_relaxed);  // a new retain limit or delay: look now
+    return 0;
+}
 
 /* ---- the C library's names ---------------------------------------------------------- */
 #if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
@@ -2761,6 +2968,9 @@ int __wrap_malloc_trim(size_t) __THROW;
 struct mallinfo2 __wrap_mallinfo2(void) __THROW;
 struct mallinfo __wrap_mallinfo(void) __THROW;
 void __wrap_malloc_stats(void) __THROW;
+int __wrap_malloc_info(int, FILE *) __THROW;
+void __wrap_free_sized(void *, size_t) __THROW;
+void __wrap_free_aligned_sized(void *, size_t, size_t) __THROW;
 }
 #endif
 
@@ -2815,7 +3025,13 @@ LITE_API struct mallinfo LITE_ALIAS(mallinfo)(void) __THROW {
     m.fordblks = clamp(m2.fordblks); m.keepcost = clamp(m2.keepcost);
     return m;
 }
-LITE_API void LITE_ALIAS(malloc_stats)(void) __THROW { print_report(); }
+LITE_API void LITE_ALIAS(malloc_stats)(void) __THROW { print_report(false); }
+LITE_API int LITE_ALIAS(malloc_info)(int options, FILE *fp) __THROW { return malloc_info_xml(options, fp); }
+/* C23: free with the size (and alignment) the block was asked with. */
+LITE_API void LITE_ALIAS(free_sized)(void *p, size_t size) __THROW { do_free_sized<kForeign>(p, size, 0); }
+LITE_API void LITE_ALIAS(free_aligned_sized)(void *p, size_t align, size_t size) __THROW {
+    do_free_sized<kForeign>(p, size, align);
+}
 #endif
 
 #if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4

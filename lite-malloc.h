@@ -113,6 +113,20 @@ int    lite_owns(const void *ptr);
 void   lite_stats(struct lite_malloc_stats *out);
 /* Give cached free memory back to the OS; returns 1 if anything was released. */
 int    lite_trim(size_t pad);
+/* The usable size malloc(size) would give (what malloc_usable_size reports for it), so
+ * that a caller can ask for all of it; 0 if size can never be had. */
+size_t lite_good_size(size_t size);
+/* The statistics as one JSON object and a newline (lite_stats' figures and more: each
+ * engine's share, system calls made, bytes purged, the options, each small class in use),
+ * written into buf (cut to len - 1 bytes and NUL-terminated, as snprintf does).  Returns
+ * the length of the whole text: call with len 0 to size the buffer.  Never allocates. */
+size_t lite_stats_json(char *buf, size_t len);
+/* Run-time options by key (see the README's configuration table): retain_mb, decay_ms,
+ * stats, huge_pages, run_cache_kb, outbox_blocks.  Each can change while the program runs
+ * and takes effect at its next use.  0 on success; -1 with errno EINVAL for an unknown
+ * key or a value out of range (a negative retain_mb means -1: keep everything). */
+int    lite_option_get(const char *key, long *value);
+int    lite_option_set(const char *key, long value);
 
 #ifdef __cplusplus
 }
