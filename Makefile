@@ -10,6 +10,7 @@ CONFIG   ?=
 PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib
 INCDIR   ?= $(PREFIX)/include
+BINDIR   ?= $(PREFIX)/bin
 
 # The allocator is C++ without exceptions or RTTI: nothing in it throws, and the shared
 # library must not drag libstdc++ into every process it is preloaded into (the one
@@ -18,8 +19,9 @@ LIBFLAGS = -std=c++17 $(OPT) -g -fPIC -fno-exceptions -fno-rtti -fno-plt \
            -fvisibility=hidden -ftls-model=initial-exec -Wall -Wextra $(CONFIG)
 
 LIBS = liblite-malloc-static.a liblite-malloc-shared.so
+TOOLS = lite-malloc-stat lite-malloc-run
 
-all: $(LIBS)
+all: $(LIBS) $(TOOLS)
 
 # Shared library: defines malloc & co. (and operator new) so it interposes the C library.
 # -z nodelete: dlclose leaves it loaded (its thread-exit hook and its memory outlive any
@@ -34,6 +36,15 @@ liblite-malloc-static.a: lite-malloc.cpp lite-malloc.h
 	$(CXX) $(LIBFLAGS) -DLITE_MALLOC_BUILD=2 -c lite-malloc.cpp -o lite-malloc-wrap.o
 	$(CXX) $(LIBFLAGS) -fexceptions -DLITE_MALLOC_BUILD=3 -c lite-malloc.cpp -o lite-malloc-cxx.o
 	rm -f $@ && ar rcs $@ lite-malloc-wrap.o lite-malloc-cxx.o
+
+# lite-malloc-stat PID: a running process's statistics, read from outside (tools/).
+lite-malloc-stat: tools/lite-malloc-stat.c
+	$(CC) -O2 -g -Wall -Wextra -o $@ tools/lite-malloc-stat.c
+
+# lite-malloc-run CMD...: CMD with the shared library preloaded (the installed one once
+# installed, this directory's before).
+lite-malloc-run: tools/lite-malloc-run.in
+	sed 's|@LIBDIR@|$(CURDIR)|' tools/lite-malloc-run.in > $@ && chmod 755 $@
 
 test: all
 	bash tests/run.sh
@@ -55,10 +66,14 @@ install: all
 	install -m 644 liblite-malloc-static.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 liblite-malloc-shared.so $(DESTDIR)$(LIBDIR)/
 	install -m 644 lite-malloc.h lite-hooks.h lite-malloc.cpp $(DESTDIR)$(INCDIR)/
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 lite-malloc-stat $(DESTDIR)$(BINDIR)/
+	sed 's|@LIBDIR@|$(LIBDIR)|' tools/lite-malloc-run.in > $(DESTDIR)$(BINDIR)/lite-malloc-run
+	chmod 755 $(DESTDIR)$(BINDIR)/lite-malloc-run
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	    lite-malloc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lite-malloc.pc
 
 clean:
-	rm -rf *.o $(LIBS) tests/build bench/build
+	rm -rf *.o $(LIBS) $(TOOLS) tests/build bench/build
 
 .PHONY: all test bench check-real fuzz soak install clean

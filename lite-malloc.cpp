@@ -2733,6 +2733,38 @@ void print_report(bool json) {
     json ? report_json(k) : report_text(k);
 }
 
+/* The live view: a directory of the counters, for lite-malloc-stat to read in a running
+ * process without the program's help.  The tool finds it by its magic words among the
+ * memory mapped from the process's files (the library's, or the executable's when the
+ * allocator is linked in), then reads each counter through /proc/PID/mem, with a
+ * debugger's permissions.  Set up by the compiler and never written: the names and
+ * addresses are read-only data.  Every value is 8 bytes.  Version 1.              */
+struct LiveEntry {
+    const char *name;
+    const void *value;
+};
+constexpr unsigned kLiveEntries = 15 + kSysCount + kOptCount;
+const long kLiveSlotBytes = long(kSbSize);
+struct LiveDirectory {
+    char magic[24];
+    uint32_t version, count;
+    LiveEntry entry[kLiveEntries];
+};
+__attribute__((used)) const LiveDirectory g_live = {
+    "lite-malloc live view\x01", 1, kLiveEntries,
+    {{"mapped", &g_mapped.v}, {"mapped_peak", &g_mapped.high}, {"committed", &g_committed.v},
+     {"slots_used", &g_slots_used.v}, {"slots_dirty", &g_slots_dirty.v}, {"host_dirty", &g_host_dirty.v},
+     {"medium_in_use", &g_medium_in_use.v}, {"large_in_use", &g_large_in_use.v},
+     {"large_own_mappings", &g_large_mapped.v}, {"metadata", &g_meta_bytes.v}, {"heaps", &g_heaps.v},
+     {"threads_seen", &g_threads_seen.v}, {"huge_regions", &g_huge_regions.v}, {"purged", &g_purged_bytes},
+     {"slot_bytes", &kLiveSlotBytes},
+     {"syscalls.mmap", &g_syscalls[kSysMmap]}, {"syscalls.munmap", &g_syscalls[kSysMunmap]},
+     {"syscalls.mprotect", &g_syscalls[kSysMprotect]}, {"syscalls.madvise", &g_syscalls[kSysMadvise]},
+     {"syscalls.mremap", &g_syscalls[kSysMremap]}, {"options.retain_mb", &g_options[kOptRetainMb]},
+     {"options.decay_ms", &g_options[kOptDecayMs]}, {"options.stats", &g_options[kOptStats]},
+     {"options.huge_pages", &g_options[kOptHugePages]}, {"options.run_cache_kb", &g_options[kOptRunCacheKb]},
+     {"options.outbox_blocks", &g_options[kOptOutboxBlocks]}}};
+
 /* glibc's malloc_info(): its XML layout, lite-malloc's figures.  Each <size> is a small
  * class in use: its block size, the blocks in use and their bytes. */
 int malloc_info_xml(int options, FILE *fp) {

@@ -36,6 +36,7 @@ ALLOWED=(
 "getenv|U|shared wrap|LITE_MALLOC_OPTIONS and the LITE_MALLOC_* variables, read once by the load-time constructor"
 "strlen|U|shared wrap|the options' keys and values (start-up, lite_option_get/set)"
 "memcmp|U|shared wrap|the options' keys (start-up, lite_option_get/set)"
+"bcmp|U|shared wrap|clang++'s name for that memcmp"
 "getauxval|U|shared wrap|AT_RANDOM: the kernel's random bytes for the free-list secrets, read once"
 "pthread_key_create|U|shared wrap|the thread-exit hook that hands a heap back: created once, at load time"
 "pthread_setspecific|U|shared wrap|registers a thread's heap with that hook, once per thread"

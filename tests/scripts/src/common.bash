@@ -17,7 +17,8 @@ export TOP CC CXX
 
 # Every symbol the static library provides as __wrap_SYM.
 WRAP_SYMS=(malloc free calloc realloc reallocarray memalign valloc posix_memalign mallinfo2 malloc_stats
-           aligned_alloc malloc_usable_size pvalloc malloc_trim)
+           aligned_alloc malloc_usable_size pvalloc malloc_trim mallinfo malloc_info free_sized
+           free_aligned_sized)
 
 fail() { echo "FAIL [$NAME]: $*" >&2; exit 1; }
 note() { echo "[$NAME] $*"; }
