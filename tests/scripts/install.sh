@@ -59,4 +59,22 @@ build "$SCRATCH/wrap.build.log" "$CC" -std=gnu11 -O1 -Wall -pthread "${CFLAGS[@]
     "$SRC/own_checks.c" -o "$SCRATCH/own_wrap" -static "${WRAP[@]}" "$DEST/usr/lib/liblite-malloc-static.a"
 run_logged "$SCRATCH/wrap.run.log" "$SCRATCH/own_wrap" wrap
 expect_output "$SCRATCH/wrap.run.log" '^C checks: all [0-9]+ passed'
+
+note "the commands, installed into a prefix of their own (no DESTDIR: lite-malloc-run names its library)"
+P=$SCRATCH/prefix
+run_logged "$SCRATCH/install2.log" make -C "$TOP" install PREFIX="$P"
+for c in lite-malloc-run lite-malloc-stat; do [ -x "$P/bin/$c" ] || fail "make install did not install bin/$c"; done
+"$P/bin/lite-malloc-stat" --help >/dev/null 2>&1 || fail "lite-malloc-stat --help failed"
+"$P/bin/lite-malloc-run" --help | grep -q "$P/lib/liblite-malloc-shared.so" || fail "lite-malloc-run --help names another library"
+PY=$(pick_python)
+out=$("$P/bin/lite-malloc-run" "$PY" -c '
+import ctypes
+c = ctypes.CDLL(None)
+c.malloc.restype = ctypes.c_void_p
+p = c.malloc(100)
+print("owns", c.lite_owns(ctypes.c_void_p(p)))
+print(open("/proc/self/maps").read().count("'"$P"'/lib/liblite-malloc-shared.so") > 0)') \
+    || fail "lite-malloc-run python3 failed"
+[ "$out" = "$(printf 'owns 1\nTrue')" ] || fail "lite-malloc-run python3: $out"
+note "lite-malloc-run python3: blocks are lite-malloc's, from $P/lib"
 note "PASS"
