@@ -1,5 +1,6 @@
 # lite-malloc build.  `make` builds both libraries; `make test` runs the test suite;
-# `make bench` compares lite-malloc with the other allocators installed (bench/README.md).
+# `make bench` compares lite-malloc with the other allocators installed (bench/README.md),
+# `make bench-real` real programs under each (bench/real.sh).
 # Longer checks: `make check-real` (real programs preloaded), `make fuzz` (libFuzzer,
 # FUZZ_SECONDS), `make soak` (multi-threaded random workload, SOAK_SECONDS).
 # CONFIG passes configuration defines, e.g. make CONFIG="-DLITE_MALLOC_ENGINES_COUNT=4".
@@ -52,6 +53,9 @@ test: all
 bench: all
 	bash bench/run.sh
 
+bench-real: all
+	bash bench/real.sh
+
 check-real: all
 	bash tests/real/run.sh
 
@@ -76,4 +80,4 @@ install: all
 clean:
 	rm -rf *.o $(LIBS) $(TOOLS) tests/build bench/build
 
-.PHONY: all test bench check-real fuzz soak install clean
+.PHONY: all test bench bench-real check-real fuzz soak install clean
