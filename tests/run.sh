@@ -45,6 +45,35 @@ run_one() {  # name, command...
     esac
 }
 
+# What the tests need beyond build-essential, as Debian packages.  Missing ones are
+# installed when that can be done (root, apt-get; LITE_TEST_NO_INSTALL=1 forbids it), else
+# the suite stops before running anything, naming them and the command that installs them.
+missing_packages() {
+    local rt=(/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a)
+    command -v g++ >/dev/null || echo g++
+    command -v clang >/dev/null && command -v clang++ >/dev/null || echo clang
+    [ -e "${rt[0]}" ] || echo libclang-rt-14-dev    # sanitizer and libFuzzer runtimes
+    [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || echo libc6-dev  # static programs (way 1)
+    command -v python3 >/dev/null || echo python3
+    command -v pkg-config >/dev/null || echo pkg-config
+}
+need=$(missing_packages | tr '\n' ' ')
+if [ -n "$need" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ "${LITE_TEST_NO_INSTALL:-0}" != 1 ]; then
+    echo "installing what the tests need: $need"
+    for try in 1 2 3; do  # (a mirror can hiccup)
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null && break
+        echo "apt-get could not install: $need (try $try of 3)"
+        sleep $((try * 10))
+    done
+    need=$(missing_packages | tr '\n' ' ')
+fi
+if [ -n "$need" ]; then
+    echo "make test needs: ${need% }; install them with: sudo apt-get install ${need% }"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
 suite_start=$SECONDS
 make -s -C "$TOP" all >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
