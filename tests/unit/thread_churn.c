@@ -7,8 +7,9 @@
  * memory grow with the number of threads.  Seen on the 2-core test machine: RSS at most
  * 16 MiB above the start, mapped 30 MiB, both flat over the second half of the run.  So:
  *  - RSS stays within 48 MiB of the start;
- *  - over the second 6000 threads RSS grows by at most 6 MiB (2 MiB seen: it levels off
- *    near 19 MiB over 60000 threads), and the superblocks in use (taken from the slot
+ *  - over the second 6000 threads RSS less the cached free memory grows by at most 6 MiB
+ *    (RSS alone: 2 MiB seen, it levels off near 19 MiB over 60000 threads; 8.5 MiB once on
+ *    a loaded machine, with decay behind), and the superblocks in use (taken from the slot
  *    store and not given back; measured between waves, when every block is freed) by at
  *    most 4 (2 MiB): a leak of about 350 bytes per thread fails.  (bytes_mapped, the
  *    high-water mark of what was made read-write, depends on how many threads of a wave
@@ -24,7 +25,7 @@
 
 enum { TOTAL = 12000, WAVE = 8, NSMALL = 64, NMED = 4, KEEP_MAX = NSMALL + NMED + 2 };
 #define RSS_LIMIT (48 * MiB)        /* over the start, at any time */
-#define RSS_HALF_LIMIT (6 * MiB)    /* RSS growth over the second half */
+#define RSS_HALF_LIMIT (6 * MiB)    /* growth of RSS less cached free memory, second half */
 #define SB_HALF_LIMIT 4              /* growth of the superblocks in use over the second half */
 #define MAPPED_LIMIT (96 * MiB)
 
@@ -118,7 +119,7 @@ int main(void)
     free(warm);
     size_t rss0 = rss_bytes();
     struct lite_malloc_stats s0 = get_stats();
-    size_t rss_max = rss0, rss_half = 0, mapped_half = 0, sb_half = 0;
+    size_t rss_max = rss0, rss_half = 0, mapped_half = 0, sb_half = 0, cached_half = 0;
     long created = 0;
     for (long base = 0; base < TOTAL; base += WAVE) {
         pthread_t th[WAVE];
@@ -151,6 +152,7 @@ int main(void)
             struct lite_malloc_stats h = get_stats();
             mapped_half = h.bytes_mapped;
             sb_half = h.superblocks;
+            cached_half = h.bytes_cached;
         }
     }
     size_t rss_end = rss_bytes();
@@ -164,9 +166,15 @@ int main(void)
     CHECK(s1.threads_seen >= s0.threads_seen + TOTAL, "threads_seen %zu -> %zu: lite-malloc did not "
           "serve the %d threads", s0.threads_seen, s1.threads_seen, TOTAL);
     CHECK(UNDER_TSAN || rss_end <= rss0 + RSS_LIMIT, "RSS grew from %zu MiB to %zu MiB", rss0 / MiB, rss_end / MiB);
-    CHECK(UNDER_TSAN || rss_end <= rss_half + RSS_HALF_LIMIT, "RSS grew by %zu KiB over the last %d threads "
-          "(%zu bytes per thread): memory of exited threads is not reused",
-          (rss_end - rss_half) / KiB, TOTAL / 2, (rss_end - rss_half) / (TOTAL / 2));
+    /* RSS less the free memory kept resident (bytes_cached): how much of the free memory
+     * decay has given back yet depends on timing (on a loaded machine RSS itself grew by
+     * 8.5 MiB over the second half once, with the superblocks in use flat). */
+    size_t used_half = rss_half - (cached_half < rss_half ? cached_half : 0);
+    size_t used_end = rss_end - (s1.bytes_cached < rss_end ? s1.bytes_cached : 0);
+    CHECK(UNDER_TSAN || used_end <= used_half + RSS_HALF_LIMIT, "RSS less cached memory grew by %zu KiB over the "
+          "last %d threads (%zu bytes per thread; RSS %zu -> %zu KiB, cached %zu -> %zu KiB): memory of exited "
+          "threads is not reused", (used_end - used_half) / KiB, TOTAL / 2, (used_end - used_half) / (TOTAL / 2),
+          rss_half / KiB, rss_end / KiB, cached_half / KiB, s1.bytes_cached / KiB);
     CHECK(s1.superblocks <= sb_half + SB_HALF_LIMIT, "superblocks in use went from %zu to %zu over the "
           "last %d threads: superblocks of exited threads are not given back", sb_half, s1.superblocks,
           TOTAL / 2);
