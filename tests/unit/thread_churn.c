@@ -169,8 +169,9 @@ int main(void)
     /* RSS less the free memory kept resident (bytes_cached): how much of the free memory
      * decay has given back yet depends on timing (on a loaded machine RSS itself grew by
      * 8.5 MiB over the second half once, with the superblocks in use flat). */
-    size_t used_half = rss_half - (cached_half < rss_half ? cached_half : 0);
-    size_t used_end = rss_end - (s1.bytes_cached < rss_end ? s1.bytes_cached : 0);
+    /* (cached counts pages that may be resident: it can exceed RSS) */
+    size_t used_half = rss_half > cached_half ? rss_half - cached_half : 0;
+    size_t used_end = rss_end > s1.bytes_cached ? rss_end - s1.bytes_cached : 0;
     CHECK(UNDER_TSAN || used_end <= used_half + RSS_HALF_LIMIT, "RSS less cached memory grew by %zu KiB over the "
           "last %d threads (%zu bytes per thread; RSS %zu -> %zu KiB, cached %zu -> %zu KiB): memory of exited "
           "threads is not reused", (used_end - used_half) / KiB, TOTAL / 2, (used_end - used_half) / (TOTAL / 2),
