@@ -19,6 +19,15 @@ BINDIR   ?= $(PREFIX)/bin
 LIBFLAGS = -std=c++17 $(OPT) -g -fPIC -fno-exceptions -fno-rtti -fno-plt \
            -fvisibility=hidden -ftls-model=initial-exec -Wall -Wextra $(CONFIG)
 
+# The -Wl,--wrap flags of way 1 (README), for lite-malloc-static.pc and (as a CMake list)
+# lite-malloc::static.
+WRAPPED = malloc free calloc realloc reallocarray memalign valloc pvalloc posix_memalign \
+          aligned_alloc malloc_usable_size malloc_trim mallinfo2 mallinfo malloc_stats \
+          malloc_info free_sized free_aligned_sized
+WRAP_LDFLAGS = $(patsubst %,-Wl$(comma)--wrap$(comma)%,$(WRAPPED))
+WRAP_FLAGS = $(subst $(eval) ,;,$(WRAP_LDFLAGS))
+comma := ,
+
 LIBS = liblite-malloc-static.a liblite-malloc-shared.so
 TOOLS = lite-malloc-stat lite-malloc-run
 
@@ -76,6 +85,11 @@ install: all
 	chmod 755 $(DESTDIR)$(BINDIR)/lite-malloc-run
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	    lite-malloc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lite-malloc.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@WRAP_LDFLAGS@|$(WRAP_LDFLAGS)|' tools/lite-malloc-static.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lite-malloc-static.pc
+	install -d $(DESTDIR)$(LIBDIR)/cmake/lite-malloc
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' -e 's|@WRAP_FLAGS@|$(WRAP_FLAGS)|' \
+	    tools/lite-malloc-config.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/lite-malloc/lite-malloc-config.cmake
 
 clean:
 	rm -rf *.o $(LIBS) $(TOOLS) tests/build bench/build

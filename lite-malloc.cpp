@@ -16,12 +16,13 @@
  * unused for the decay delay go back to the OS.  No lock is taken anywhere.
  *
  * Sections, in layer order:
- *   1. configuration                   7. per-thread heaps and the engines
- *   2. OS calls                           7a. what a heap holds back (outbox, run cache)
+ *   1. configuration, run-time options 7. per-thread heaps and the engines
+ *   2. OS calls (counted)                 7a. what a heap holds back (outbox, run cache)
  *   3. lock-free primitives               7b. small engine      7c. medium engine
  *   4. address space: metadata, the       7d. large engine      7e. decay
  *      ownership map, arenas and the      7f. a heap handed back
- *      slot store                         7g. dispatch by size  7h. statistics, trimming
+ *      slot store                         7g. dispatch by size  7h. statistics (report,
+ *                                            JSON, malloc_info, the live view), trimming
  *   5. size classes                    8. entry points: the lite_* API, the C library's
  *   6. superblocks: remote frees,         names, operator new/delete
  *      adoption, huge pages
@@ -51,6 +52,8 @@
  *   tail         resident pages of a small superblock above its bump pointer
  *   region       2 MiB, 2 MiB-aligned: four slots; the unit of huge pages
  *   side slot    per-slot words kept outside the slot (role, adoption link, freed_at)
+ *   option       a setting read at start-up and changeable while running (section 1)
+ *   live view    the directory of counters lite-malloc-stat reads from outside (7h)
  */
 #include "lite-malloc.h"
 
@@ -97,7 +100,7 @@
 namespace {
 
 /* ===================================================================================== *
- * 1. Configuration: every derived constant in one place.
+ * 1. Configuration: every derived constant in one place, and the run-time options.
  * ===================================================================================== */
 constexpr size_t kPage = 4096;
 constexpr size_t kGrain = LITE_MALLOC_MIN_ALIGN;             // block spacing and alignment

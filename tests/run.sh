@@ -56,6 +56,7 @@ missing_packages() {
     [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || echo libc6-dev  # static programs (way 1)
     command -v python3 >/dev/null || echo python3
     command -v pkg-config >/dev/null || echo pkg-config
+    command -v cmake >/dev/null || echo cmake              # install.sh: find_package
 }
 need=$(missing_packages | tr '\n' ' ')
 if [ -n "$need" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ "${LITE_TEST_NO_INSTALL:-0}" != 1 ]; then

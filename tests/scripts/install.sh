@@ -6,7 +6,11 @@
 #   - a C program using the shared library (run: blocks are lite-malloc's, and the library
 #     mapped is the installed one),
 #   - a C++ program with lite-hooks.h first (cflags only), which must work too,
-#   - a static --wrap program against the installed liblite-malloc-static.a.
+#   - a static --wrap program against the installed liblite-malloc-static.a, with the flags
+#     of `pkg-config --static --libs lite-malloc-static` (which must hold every --wrap);
+# and, installed into a prefix of its own: lite-malloc-run (python3 under it gets
+# lite-malloc's blocks), lite-malloc-stat --help, and find_package(lite-malloc) from a
+# CMake project (lite-malloc::shared and lite-malloc::static, both run).
 set -euo pipefail
 source "$(dirname "$0")/src/common.bash"
 require_libs
@@ -16,7 +20,8 @@ DEST=$SCRATCH/root
 run_logged "$SCRATCH/install.log" make -C "$TOP" install PREFIX=/usr DESTDIR="$DEST"
 cat "$SCRATCH/install.log"
 for f in usr/lib/liblite-malloc-shared.so usr/lib/liblite-malloc-static.a usr/include/lite-malloc.h \
-         usr/include/lite-hooks.h usr/include/lite-malloc.cpp usr/lib/pkgconfig/lite-malloc.pc; do
+         usr/include/lite-hooks.h usr/include/lite-malloc.cpp usr/lib/pkgconfig/lite-malloc.pc \
+         usr/lib/pkgconfig/lite-malloc-static.pc usr/lib/cmake/lite-malloc/lite-malloc-config.cmake; do
     [ -f "$DEST/$f" ] || fail "make install did not install /$f"
 done
 [ -x "$DEST/usr/lib/liblite-malloc-shared.so" ] || fail "the shared library is not executable"
@@ -53,10 +58,14 @@ build "$SCRATCH/hooks.build.log" "$CXX" -std=gnu++17 -O1 -Wall "${CFLAGS[@]}" "$
 run_logged "$SCRATCH/hooks.run.log" "$SCRATCH/install_hooks"
 cat "$SCRATCH/hooks.run.log"
 
-note "static --wrap program with the installed archive"
+note "static --wrap program with the installed archive: pkg-config --static lite-malloc-static"
+pkg-config --exists lite-malloc-static || fail "pkg-config does not find lite-malloc-static"
+read -r -a SLIBS <<<"$(pkg-config --static --libs lite-malloc-static)"
+note "pkg-config --static --libs lite-malloc-static: ${SLIBS[*]}"
 mapfile -t WRAP < <(wrap_flags)
-build "$SCRATCH/wrap.build.log" "$CC" -std=gnu11 -O1 -Wall -pthread "${CFLAGS[@]}" -DOWN_CHECKS_MAIN \
-    "$SRC/own_checks.c" -o "$SCRATCH/own_wrap" -static "${WRAP[@]}" "$DEST/usr/lib/liblite-malloc-static.a"
+for w in "${WRAP[@]}"; do [[ " ${SLIBS[*]} " == *" $w "* ]] || fail "lite-malloc-static.pc lacks $w"; done
+build "$SCRATCH/wrap.build.log" "$CC" -std=gnu11 -O1 -Wall "${CFLAGS[@]}" -DOWN_CHECKS_MAIN \
+    "$SRC/own_checks.c" -o "$SCRATCH/own_wrap" -static "${SLIBS[@]}"
 run_logged "$SCRATCH/wrap.run.log" "$SCRATCH/own_wrap" wrap
 expect_output "$SCRATCH/wrap.run.log" '^C checks: all [0-9]+ passed'
 
@@ -77,4 +86,45 @@ print(open("/proc/self/maps").read().count("'"$P"'/lib/liblite-malloc-shared.so"
     || fail "lite-malloc-run python3 failed"
 [ "$out" = "$(printf 'owns 1\nTrue')" ] || fail "lite-malloc-run python3: $out"
 note "lite-malloc-run python3: blocks are lite-malloc's, from $P/lib"
+
+note "find_package(lite-malloc) from a CMake project: lite-malloc::shared and lite-malloc::static"
+command -v cmake >/dev/null || fail "cmake is not installed"
+[ -f "$P/lib/cmake/lite-malloc/lite-malloc-config.cmake" ] || fail "make install did not install lib/cmake/lite-malloc"
+mkdir -p "$SCRATCH/cmake/src"
+cat >"$SCRATCH/cmake/src/CMakeLists.txt" <<'CMEOF'
+cmake_minimum_required(VERSION 3.13)
+project(lite_malloc_user C)
+find_package(lite-malloc REQUIRED)
+add_executable(use_shared use.c)
+target_link_libraries(use_shared lite-malloc::shared)
+add_executable(use_static use.c)
+target_link_libraries(use_static lite-malloc::static)
+CMEOF
+cat >"$SCRATCH/cmake/src/use.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <malloc.h>
+#include "lite-malloc.h"
+int main(void)
+{
+    char *p = malloc(1000);
+    if (!p || lite_owns(p) != 1) { puts("malloc is not lite-malloc's"); return 1; }
+    free(p);
+    if (malloc_info(1, stdout) != -1) { puts("malloc_info is not lite-malloc's"); return 1; }
+    puts("ok");
+    return 0;
+}
+CEOF
+run_logged "$SCRATCH/cmake.log" cmake -S "$SCRATCH/cmake/src" -B "$SCRATCH/cmake/build" -DCMAKE_PREFIX_PATH="$P" \
+    -DCMAKE_C_COMPILER="$CC"
+run_logged "$SCRATCH/cmake-build.log" cmake --build "$SCRATCH/cmake/build"
+for t in use_shared use_static; do
+    out=$("$SCRATCH/cmake/build/$t") || fail "$t failed: $out"
+    [ "$out" = ok ] || fail "$t: $out"
+done
+deps=$(ldd "$SCRATCH/cmake/build/use_shared")  # (not piped into grep -q: pipefail)
+[[ $deps == *"$P/lib/liblite-malloc-shared.so"* ]] || fail "use_shared does not load $P/lib's library: $deps"
+deps=$(ldd "$SCRATCH/cmake/build/use_static")
+[[ $deps != *lite-malloc* ]] || fail "use_static loads a lite-malloc library: $deps"
+note "CMake: both targets build and run with lite-malloc's malloc"
 note "PASS"
