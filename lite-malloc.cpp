@@ -67,6 +67,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -2834,15 +2836,77 @@ size_t foreign_usable(void *p) {
     return real && real != &__wrap_malloc_usable_size ? real(p) : 0;
 }
 constexpr Foreign kForeign = Foreign::kForward;
+inline bool foreign_is_libc(void *) { return true; }  // (the C library's allocator is linked in)
+#elif LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
+/* ---- blocks of the C library's allocator --------------------------------------------- *
+ * A library opened with dlopen(RTLD_DEEPBIND) binds malloc & co. to the C library's own
+ * allocator (see deepbind_rebind below for what is done about it): blocks it allocated
+ * can reach our free, realloc and malloc_usable_size.  glibc's chunk layout tells them
+ * from wild pointers: the size word before the block (three flags in its low bits), and
+ * either an mmapped chunk (flag 2: its start, prev_size bytes before the chunk, on a page
+ * and a whole number of pages long) or a heap chunk that the next chunk says is in use
+ * (flag 1), inside the program break (the main arena) or inside a 64 MiB-aligned heap of
+ * another arena (flag 4).  The reads go through process_vm_readv, so that a wild pointer
+ * is a failed read, not a fault; a pointer that passes and is not glibc's meets glibc's
+ * own checks.  Such blocks go to glibc's __libc_free and __libc_realloc.             */
+extern "C" void __libc_free(void *);
+extern "C" void *__libc_realloc(void *, size_t);
+bool read_own_memory(uintptr_t at, void *out, size_t n) {
+    struct { void *base; size_t len; } local = {out, n}, remote = {reinterpret_cast<void *>(at), n};
+    return syscall6(SYS_process_vm_readv, syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0), long(&local), 1, long(&remote), 1, 0) ==
+           long(n);
+}
+uintptr_t program_break_start() {  // field 47 of /proc/self/stat (start_brk); 0 if unknown
+    static std::atomic<uintptr_t> cached{0};
+    if (uintptr_t b = cached.load(std::memory_order_relaxed)) return b;
+    char buf[1024];
+    long fd = syscall6(SYS_open, long("/proc/self/stat"), O_RDONLY, 0, 0, 0, 0);
+    if (fd < 0) return 0;
+    long n = syscall6(SYS_read, fd, long(buf), sizeof buf - 1, 0, 0, 0);
+    syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    const char *c = strrchr(buf, ')');  // after the command name, which may hold spaces
+    for (int field = 2; c && *c && field < 47; c++)
+        if (*c == ' ') field++;
+    uintptr_t b = c ? uintptr_t(strtoull(c, nullptr, 10)) : 0;
+    cached.store(b, std::memory_order_relaxed);
+    return b;
+}
+size_t libc_usable(const void *p) {  // 0: not a live block of glibc's allocator
+    uintptr_t a = uintptr_t(p), chunk = a - 16;
+    uint64_t head[2];  // prev_size, size | flags
+    if (!a || (a & 15) || !read_own_memory(chunk, head, sizeof head)) return 0;
+    uint64_t size = head[1] & ~uint64_t(7);
+    if (head[1] & 2)  // mmapped
+        return ((chunk - head[0]) & (kPage - 1)) == 0 && ((head[0] + size) & (kPage - 1)) == 0 && size >= kPage
+                   ? size - 16 : 0;
+    uint64_t next;
+    if (size < 32 || (size & 15) || size > kMaxRequest || !read_own_memory(chunk + size + 8, &next, 8) || !(next & 1))
+        return 0;
+    if (head[1] & 4) {  // another arena's heap: {ar_ptr, prev, size} at its 64 MiB-aligned start
+        uintptr_t heap = chunk & ~((uintptr_t(64) << 20) - 1);
+        uint64_t info[3];
+        return read_own_memory(heap, info, sizeof info) && info[2] <= (uint64_t(64) << 20) && chunk + size <= heap + info[2]
+                   ? size - 8 : 0;
+    }
+    uintptr_t start = program_break_start(), now = uintptr_t(syscall6(SYS_brk, 0, 0, 0, 0, 0, 0));
+    return start && chunk >= start && chunk + size <= now ? size - 8 : 0;
+}
+inline bool foreign_is_libc(void *p) { return libc_usable(p) != 0; }
+size_t foreign_usable(void *p) { return libc_usable(p); }
+constexpr Foreign kForeign = Foreign::kForward;
 #else
 constexpr Foreign kForeign = Foreign::kAbort;
+inline bool foreign_is_libc(void *) { return false; }
 #endif
+#define LITE_FOREIGN_LIBC (LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 2 || LITE_MALLOC_BUILD == 4)
 
 template <Foreign F>
 NOINLINE void do_free_slow(void *p) {
     if (!p || free_slow(p, "free")) return;
-#if LITE_MALLOC_BUILD == 2
-    if (F == Foreign::kForward) { __libc_free(p); return; }
+#if LITE_FOREIGN_LIBC
+    if (F == Foreign::kForward && foreign_is_libc(p)) { __libc_free(p); return; }
 #endif
     fatal("free", "invalid pointer", p);
 }
@@ -2859,8 +2923,8 @@ void *do_realloc(void *p, size_t size) {
     size_t usable = block_usable(p);
     if (!usable) {
         if (owner_superblock(p)) fatal("realloc", "invalid pointer (or freed block)", p);
-#if LITE_MALLOC_BUILD == 2
-        if (F == Foreign::kForward) return __libc_realloc(p, size);
+#if LITE_FOREIGN_LIBC
+        if (F == Foreign::kForward && foreign_is_libc(p)) return __libc_realloc(p, size);
 #endif
         fatal("realloc", "invalid pointer", p);
     }
@@ -3028,7 +3092,7 @@ LITE_API void *LITE_ALIAS(aligned_alloc)(size_t align, size_t size) __THROW { re
 LITE_API void *LITE_ALIAS(valloc)(size_t size) __THROW { return alloc_aligned(kPage, size); }
 LITE_API void *LITE_ALIAS(pvalloc)(size_t size) __THROW { return do_pvalloc(size); }
 LITE_API size_t LITE_ALIAS(malloc_usable_size)(void *p) __THROW {
-#if LITE_MALLOC_BUILD == 2
+#if LITE_FOREIGN_LIBC
     if (p && !owner_superblock(p)) return foreign_usable(p);
 #endif
     return block_usable(p);
@@ -3099,6 +3163,118 @@ LITE_API int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct 
                        struct rlimit64 *old) __THROW {
     return set_limit(pid, int(resource), reinterpret_cast<const struct rlimit *>(fresh),
                      reinterpret_cast<struct rlimit *>(old));
+}
+#endif
+
+#if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
+/* RTLD_DEEPBIND: a library opened with it looks symbols up in its own scope first, and
+ * the C library is in that scope, so its malloc & co. are glibc's, not ours.  dlopen is
+ * interposed: after a dlopen with RTLD_DEEPBIND, every object that call loaded has its
+ * relocations for our entry points (jump slots, GOT entries and absolute pointers)
+ * pointed back at ours, the read-only-after-relocation pages made writable for that and
+ * read-only again.  What remains glibc's: blocks the library's constructors allocated
+ * during dlopen itself, before the rebinding (free and realloc recognise them and hand
+ * them to glibc: libc_usable above), and libraries opened with dlmopen (another
+ * namespace, with a C library of its own: left alone).                              */
+namespace {
+struct Rebind {
+    const char *name;
+    void *ours;
+};
+const Rebind kRebind[] = {
+    {"malloc", reinterpret_cast<void *>(&LITE_ALIAS(malloc))},
+    {"free", reinterpret_cast<void *>(&LITE_ALIAS(free))},
+    {"calloc", reinterpret_cast<void *>(&LITE_ALIAS(calloc))},
+    {"realloc", reinterpret_cast<void *>(&LITE_ALIAS(realloc))},
+    {"reallocarray", reinterpret_cast<void *>(&LITE_ALIAS(reallocarray))},
+    {"memalign", reinterpret_cast<void *>(&LITE_ALIAS(memalign))},
+    {"posix_memalign", reinterpret_cast<void *>(&LITE_ALIAS(posix_memalign))},
+    {"aligned_alloc", reinterpret_cast<void *>(&LITE_ALIAS(aligned_alloc))},
+    {"valloc", reinterpret_cast<void *>(&LITE_ALIAS(valloc))},
+    {"pvalloc", reinterpret_cast<void *>(&LITE_ALIAS(pvalloc))},
+    {"malloc_usable_size", reinterpret_cast<void *>(&LITE_ALIAS(malloc_usable_size))},
+    {"free_sized", reinterpret_cast<void *>(&LITE_ALIAS(free_sized))},
+    {"free_aligned_sized", reinterpret_cast<void *>(&LITE_ALIAS(free_aligned_sized))},
+};
+struct Relro {  // an object's read-only-after-relocation range, found by dl_iterate_phdr
+    uintptr_t base, lo, hi;
+};
+int find_relro(struct dl_phdr_info *info, size_t, void *arg) {
+    auto *r = static_cast<Relro *>(arg);
+    if (info->dlpi_addr != r->base) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_GNU_RELRO) {
+            r->lo = r->base + info->dlpi_phdr[i].p_vaddr;
+            r->hi = r->lo + info->dlpi_phdr[i].p_memsz;
+        }
+    return 1;
+}
+void rebind_slot(uintptr_t slot, void *ours, const Relro &relro) {
+    if (*reinterpret_cast<void **>(slot) == ours) return;
+    uintptr_t page = slot & ~(kPage - 1);
+    bool ro = slot >= relro.lo && slot < relro.hi;
+    if (ro && !os_protect(reinterpret_cast<void *>(page), kPage, PROT_READ | PROT_WRITE)) return;
+    *reinterpret_cast<void **>(slot) = ours;
+    if (ro) os_protect(reinterpret_cast<void *>(page), kPage, PROT_READ);
+}
+void rebind_object(struct link_map *m) {
+    uintptr_t base = m->l_addr, symtab = 0, strtab = 0, rel[2] = {0, 0};
+    size_t relsz[2] = {0, 0};
+    auto at = [&](uintptr_t v) { return v < base ? v + base : v; };  // (glibc relocates most d_ptr)
+    for (ElfW(Dyn) *d = m->l_ld; d && d->d_tag != DT_NULL; d++) {
+        switch (d->d_tag) {
+        case DT_SYMTAB: symtab = at(d->d_un.d_ptr); break;
+        case DT_STRTAB: strtab = at(d->d_un.d_ptr); break;
+        case DT_JMPREL: rel[0] = at(d->d_un.d_ptr); break;
+        case DT_PLTRELSZ: relsz[0] = d->d_un.d_val; break;
+        case DT_RELA: rel[1] = at(d->d_un.d_ptr); break;
+        case DT_RELASZ: relsz[1] = d->d_un.d_val; break;
+        }
+    }
+    if (!symtab || !strtab) return;
+    Relro relro = {base, 0, 0};
+    dl_iterate_phdr(find_relro, &relro);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; rel[k] && i < relsz[k] / sizeof(ElfW(Rela)); i++) {
+            const ElfW(Rela) &r = reinterpret_cast<const ElfW(Rela) *>(rel[k])[i];
+            unsigned type = unsigned(ELF64_R_TYPE(r.r_info)), sym = unsigned(ELF64_R_SYM(r.r_info));
+            if (!sym || (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT && type != R_X86_64_64)) continue;
+            const char *name = reinterpret_cast<const char *>(strtab) + reinterpret_cast<const ElfW(Sym) *>(symtab)[sym].st_name;
+            for (const Rebind &b : kRebind)
+                if (!strcmp(name, b.name)) rebind_slot(base + r.r_offset, b.ours, relro);
+        }
+}
+unsigned long loads_so_far() {  // objects loaded since the process started
+    unsigned long adds = 0;
+    dl_iterate_phdr([](struct dl_phdr_info *info, size_t, void *arg) {
+        *static_cast<unsigned long *>(arg) = info->dlpi_adds;
+        return 1;
+    }, &adds);
+    return adds;
+}
+/* The objects the dlopen that returned `handle` loaded: the handle's own, and those after it
+ * in the list of loaded objects (its dependencies, loaded with it), if it is new. */
+void deepbind_rebind(void *handle, unsigned long adds_before) {
+    struct link_map *m = nullptr;
+    if (loads_so_far() == adds_before) return;  // nothing loaded: it was open already, bound as it was
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &m) != 0) return;
+    for (; m; m = m->l_next) rebind_object(m);
+}
+}  // namespace
+LITE_API void *dlopen(const char *file, int mode) __THROW {
+    using DlOpen = void *(*)(const char *, int);
+    static std::atomic<DlOpen> real{nullptr};
+    DlOpen next = real.load(std::memory_order_acquire);
+    if (!next) {
+        next = reinterpret_cast<DlOpen>(dlsym(RTLD_NEXT, "dlopen"));
+        if (!next) return nullptr;
+        real.store(next, std::memory_order_release);
+    }
+    if (!(mode & RTLD_DEEPBIND)) return next(file, mode);
+    unsigned long before = loads_so_far();
+    void *handle = next(file, mode);
+    if (handle) deepbind_rebind(handle, before);
+    return handle;
 }
 #endif
 
