@@ -1763,7 +1763,8 @@ NOINLINE void *small_refill(Heap *h, unsigned c) {
 /* A host's state word: flags in the low byte, and above them the host's signature (its
  * address mixed with the link key), so that a stale pointer to a host whose slot has
  * since become something else can never pass for one: every CAS on the word carries it. */
-constexpr uint64_t kHostOwned = 1, kHostListed = 2, kHostRetired = 4, kHostPurging = 8, kHostFlags = 0xff;
+constexpr uint64_t kHostOwned = 1, kHostListed = 2, kHostRetired = 4, kHostPurging = 8, kHostRetiring = 16,
+                   kHostFlags = 0xff;
 constexpr unsigned kHostListPages = 32;  // free pages that make a host worth adopting
 struct Host {
     Superblock common;                        // kind = kHost; owner: always null
@@ -1844,10 +1845,22 @@ uintptr_t host_carve(Host *host, unsigned pages, unsigned step, bool *clean) {
 __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
     uint64_t s = peek(&host->state);
     for (;;) {
-        if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostOwned | kHostRetired | kHostPurging))) return;
-        Map used = Map(peek(&host->map.tag)) << 64 | peek(&host->map.ptr);
+        if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostOwned | kHostRetired | kHostPurging | kHostRetiring)))
+            return;
+        Map used = Map(peek(&host->map.tag)) << 64 | peek(&host->map.ptr);  // (a hint: torn reads)
         if (used == kHeaderOnly) {
-            if (!host->state.compare_exchange_weak(s, s | kHostRetired, std::memory_order_seq_cst)) continue;
+            // A hint only: an unowned host may be adopted, carved from and let go of between
+            // our reads of the state and of the map, leaving the state word as we read it
+            // (retiring on that gave away a slot with a live run in it, seen in the soak).
+            // So: first RETIRING, which no adopter, owner or purger gets past, then the map
+            // again: now no bit can be set in it, and empty means empty.
+            if (!host->state.compare_exchange_weak(s, s | kHostRetiring, std::memory_order_seq_cst)) continue;
+            s |= kHostRetiring;
+            if ((Map(peek(&host->map.tag)) << 64 | peek(&host->map.ptr)) != kHeaderOnly) {
+                s = host->state.fetch_and(~kHostRetiring, std::memory_order_seq_cst) & ~kHostRetiring;
+                continue;
+            }
+            host->state.store((s & ~kHostRetiring) | kHostRetired, std::memory_order_seq_cst);
             g_host_dirty.add(-long(popcount128(dirty_map(host)) * kPage));
             side_of(uintptr_t(host))->role.store(kRoleFree, std::memory_order_relaxed);
             host->common.kind = kPooled;
@@ -1891,7 +1904,7 @@ Host *host_get(bool adopt) {
         side->queued.store(0, std::memory_order_seq_cst);
         if (side->role.load(std::memory_order_acquire) != kRoleHost) continue;  // a stale entry
         uint64_t s = peek(&host->state), sig = host_sig(host);  // (validated by the CAS)
-        while ((s & ~kHostFlags) == sig && (s & (kHostOwned | kHostListed | kHostRetired)) == kHostListed)
+        while ((s & ~kHostFlags) == sig && (s & (kHostOwned | kHostListed | kHostRetired | kHostRetiring)) == kHostListed)
             if (host->state.compare_exchange_weak(s, (s & kHostPurging) | sig | kHostOwned, std::memory_order_seq_cst))
                 return host;
     }
@@ -2225,7 +2238,7 @@ void purge_host(Host *host, uint64_t cutoff, long budget, bool spare_huge) {
     }
     uint64_t s = peek(&host->state);
     do {
-        if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostRetired | kHostPurging))) return;
+        if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostRetired | kHostPurging | kHostRetiring))) return;
     } while (!host->state.compare_exchange_weak(s, s | kHostPurging, std::memory_order_seq_cst));
     Tagged t = load_tagged(&host->map);
     Map expired = 0, cand = dirty_map(host) & ~map_of(t);
