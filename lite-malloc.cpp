@@ -1858,6 +1858,9 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
             s |= kHostRetiring;
             if ((Map(peek(&host->map.tag)) << 64 | peek(&host->map.ptr)) != kHeaderOnly) {
                 s = host->state.fetch_and(~kHostRetiring, std::memory_order_seq_cst) & ~kHostRetiring;
+                // An adopter that popped its entry meanwhile passed it over: offer it again
+                // (adopt_offer adds no second entry if one is still waiting).
+                if (s & kHostListed) adopt_offer(&host->common, kHostStack, my_shard());
                 continue;
             }
             host->state.store((s & ~kHostRetiring) | kHostRetired, std::memory_order_seq_cst);
