@@ -1006,7 +1006,10 @@ struct Heap;
 /* The remote word: a list of blocks given back by threads other than the owner, its
  * length in the top 16 bits (user addresses fit in 47) and three flags in the low bits
  * (blocks are at least 8-byte aligned):
- *   DETACHED  no owner; the length counts every block back since it was detached
+ *   DETACHED  no owner; the length field counts the blocks still out (set by detach,
+ *             counted down by every give: the word alone decides, so a giver that read
+ *             it during an earlier detachment cannot act on stale figures; a separate
+ *             `out` field read beside an identical word emptied live superblocks)
  *   LISTED    detached with enough free blocks to be worth adopting: in (or due in) an
  *             adoption stack
  *   EMPTIED   every block came back; taken for the pools (the word is just this flag)
@@ -1035,8 +1038,7 @@ struct Superblock {
     // line 1: shared
     alignas(64) std::atomic<uintptr_t> remote;
     std::atomic<uintptr_t> link;  // next node in a pool stack
-    uint32_t out;                 // detached: blocks out when it was detached
-    uint32_t spare;               // detached: blocks free when it was detached
+    uint32_t pad1_[2];            // (free)
     // The owner's, rarely: the pages below `resident_end` (an offset) may be resident,
     // since `resident_at` (ms); those above the bump pointer are the tail (tail_trim).
     uint32_t resident_end;
@@ -1134,17 +1136,20 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
     for (;;) {
         if (UNLIKELY(old & kEmptied)) fatal("free", "double free of", head);
         offer = false;
-        uint32_t count = remote_count(old) + n;
         tail->set_next(remote_list(old));
-        fresh = uintptr_t(head) | uintptr_t(count) << kCountShift | (old & kFlags);
-        if (old & kDetached) {
-            if (count >= sb->out) {
-                if (count > sb->out) fatal("free", "double free of", head);
+        if (old & kDetached) {  // the count is what is still out
+            uint32_t left = remote_count(old);
+            if (n > left) fatal("free", "double free of", head);
+            left -= n;
+            fresh = uintptr_t(head) | uintptr_t(left) << kCountShift | (old & kFlags);
+            if (!left) {
                 fresh = kEmptied;
-            } else if (!(old & kListed) && count + sb->spare >= adopt_threshold(sb)) {
+            } else if (!(old & kListed) && sb->capacity - left >= adopt_threshold(sb)) {
                 fresh |= kListed;
                 offer = true;
             }
+        } else {  // owned: the count is the length of the remote list
+            fresh = uintptr_t(head) | uintptr_t(remote_count(old) + n) << kCountShift | (old & kFlags);
         }
         if (sb->remote.compare_exchange_weak(old, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
             break;
@@ -1195,7 +1200,7 @@ __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     if (peek(&sb->bump) < peek(&sb->end)) return false;  // not carved to its end
     uintptr_t w = peek(&sb->remote);
     if (w & kEmptied) return false;
-    if (w & kDetached) return (long(sb->out) - long(remote_count(w))) * 2 >= long(sb->capacity);
+    if (w & kDetached) return long(remote_count(w)) * 2 >= long(sb->capacity);
     return true;  // owned and carved to its end: in use by its owner
 }
 void huge_consider(uintptr_t slot) {
@@ -1553,7 +1558,6 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     size_t fits = (kSbSize - sb->first) / bs;
     sb->capacity = uint32_t(fits < kMaxCapacity ? fits : kMaxCapacity);
     sb->free = sb->reserve = nullptr;
-    sb->out = sb->spare = 0;
     sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
     sb->end = blocks_start(sb) + size_t(sb->capacity) * bs;
     sb->remote.store(0, std::memory_order_relaxed);
@@ -1617,10 +1621,8 @@ bool detach(Superblock *sb, Heap *h) {
         pool_put(sb);  // nothing out: nothing can come back
         return true;
     }
-    sb->out = out;
-    sb->spare = spare;
     unsigned c = sb->size_class;
-    uintptr_t none = 0, state = kDetached | (spare >= adopt_threshold(sb) ? kListed : 0);
+    uintptr_t none = 0, state = kDetached | (spare >= adopt_threshold(sb) ? kListed : 0) | uintptr_t(out) << kCountShift;
     if (!sb->remote.compare_exchange_strong(none, state, std::memory_order_acq_rel)) {
         sb->owner.store(h, std::memory_order_relaxed);
         return false;
@@ -1856,14 +1858,16 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
             // again: now no bit can be set in it, and empty means empty.
             if (!host->state.compare_exchange_weak(s, s | kHostRetiring, std::memory_order_seq_cst)) continue;
             s |= kHostRetiring;
-            if ((Map(peek(&host->map.tag)) << 64 | peek(&host->map.ptr)) != kHeaderOnly) {
+            // (An acquire load: what the threads that gave the runs back did to their pages
+            // happens before the slot goes to its next user.)
+            if (map_of(load_tagged(&host->map)) != kHeaderOnly) {
                 s = host->state.fetch_and(~kHostRetiring, std::memory_order_seq_cst) & ~kHostRetiring;
                 // An adopter that popped its entry meanwhile passed it over: offer it again
                 // (adopt_offer adds no second entry if one is still waiting).
                 if (s & kHostListed) adopt_offer(&host->common, kHostStack, my_shard());
                 continue;
             }
-            host->state.store((s & ~kHostRetiring) | kHostRetired, std::memory_order_seq_cst);
+            host->state.fetch_xor(kHostRetiring | kHostRetired, std::memory_order_seq_cst);  // RETIRING -> RETIRED
             g_host_dirty.add(-long(popcount128(dirty_map(host)) * kPage));
             side_of(uintptr_t(host))->role.store(kRoleFree, std::memory_order_relaxed);
             host->common.kind = kPooled;
@@ -2593,7 +2597,7 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             uintptr_t w = peek(&sb->remote);
             long out;
             if (w & kEmptied) out = 0;
-            else if (w & kDetached) out = long(sb->out) - long(remote_count(w));
+            else if (w & kDetached) out = long(remote_count(w));
             else out = (long(peek(&sb->bump)) - long(uintptr_t(sb) + sb->first)) / long(sb->block_size) -
                        long(free_list_length(sb)) - long(remote_count(w));
             if (out < 0) out = 0;
