@@ -982,10 +982,13 @@ inline unsigned class_of(size_t n) { return kClasses.index[slot_of(n)]; }
  * ===================================================================================== */
 enum Kind : uint8_t { kUnused = 0, kSmall = 1, kHost = 2, kLarge = 3, kPooled = 4 };
 
-/* A free small block: the link, then (blocks of 16 bytes and more) a canary, the address
- * of its superblock's header, a value no block of ours ever has and a program cannot
- * meet by chance (a block's second word holds it only if the program computed our
- * header's address).  free() finds the canary in place only if the block is free
+/* A free small block: the link, then (blocks of 16 bytes and more) a canary, a random
+ * value drawn for each incarnation of its superblock (Superblock::canary), which a
+ * program cannot meet by chance.  (It was the header's address once: a gcc structure
+ * whose int 0 sat beside padding holding the upper half of an arena address met the
+ * header of a superblock on a 4 GiB boundary, and its free was taken for a double free.
+ * A value of an earlier incarnation, left in memory a block of another class now covers,
+ * must not match either.)  free() finds the canary in place only if the block is free
  * already, which catches every double free; malloc() wipes it.  (8-byte blocks, in the
  * LITE_MALLOC_MIN_ALIGN=8 build, have no room for it: a double free of the block freed
  * last is all that is caught there.) */
@@ -1028,7 +1031,7 @@ struct Superblock {
     Block *reserve;              // more free blocks of the owner's, taken when `free` runs dry
     std::atomic<Heap *> owner;   // the heap that allocates from it; null if none
     std::atomic<char *> bump;    // first block never handed out (others read it to validate)
-    char *end;                   // end of the last whole block
+    uint64_t canary;             // this incarnation's canary (see Block); never 0
     uint32_t block_size;
     uint32_t capacity;
     uint64_t magic;              // n % block_size == 0  <=>  n * magic < magic
@@ -1051,18 +1054,19 @@ inline Superblock *header_of(const void *p) {  // p is never the first byte of i
     return reinterpret_cast<Superblock *>((uintptr_t(p) - 1) & ~(kSbSize - 1));
 }
 inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + sb->first; }
+inline char *blocks_end(Superblock *sb) { return blocks_start(sb) + size_t(sb->capacity) * sb->block_size; }
 
 /* Blocks of 16 bytes and more carry a canary (in the default build, all of them). */
 inline bool has_canary(const Superblock *sb) { return kGrain >= 16 || sb->block_size >= 16; }
 /* free(): check the canary, then set it. */
 inline bool freed_already_else_mark(Superblock *sb, Block *b) {
     if (!has_canary(sb)) return b == sb->free;  // the block freed last, at best
-    if (b->canary == uintptr_t(sb)) return true;
-    b->canary = uintptr_t(sb);
+    if (b->canary == sb->canary) return true;
+    b->canary = sb->canary;
     return false;
 }
 /* realloc(): is the block free already?  (The canary only: sb may be another heap's.) */
-inline bool freed_already(const Superblock *sb, const Block *b) { return has_canary(sb) && b->canary == uintptr_t(sb); }
+inline bool freed_already(const Superblock *sb, const Block *b) { return has_canary(sb) && b->canary == sb->canary; }
 
 struct SbLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Superblock *>(n)->link; }
@@ -1197,7 +1201,7 @@ bool region_usable(uintptr_t region) {
 __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     if (side_of(slot)->role.load(std::memory_order_acquire) != kRoleSmall) return false;
     auto *sb = reinterpret_cast<Superblock *>(slot);
-    if (peek(&sb->bump) < peek(&sb->end)) return false;  // not carved to its end
+    if (peek(&sb->bump) < uintptr_t(blocks_end(sb))) return false;  // not carved to its end
     uintptr_t w = peek(&sb->remote);
     if (w & kEmptied) return false;
     if (w & kDetached) return long(remote_count(w)) * 2 >= long(sb->capacity);
@@ -1559,7 +1563,11 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->capacity = uint32_t(fits < kMaxCapacity ? fits : kMaxCapacity);
     sb->free = sb->reserve = nullptr;
     sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
-    sb->end = blocks_start(sb) + size_t(sb->capacity) * bs;
+    // A fresh canary for each incarnation of the slot: canaries a former one left in the
+    // memory (at other offsets, under another class) never match this one's.
+    uint64_t x = __builtin_ia32_rdtsc() ^ uintptr_t(sb) ^ Block::key();
+    x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
+    sb->canary = (x ^ (x >> 27)) | 1;
     sb->remote.store(0, std::memory_order_relaxed);
     sb->owner.store(h, std::memory_order_release);
     side_of(uintptr_t(sb))->role.store(kRoleSmall, std::memory_order_release);
@@ -1570,7 +1578,7 @@ void extend(Superblock *sb) {
     size_t bs = sb->block_size;
     size_t n = kExtendBytes / bs ? kExtendBytes / bs : 1;
     char *first = sb->bump.load(std::memory_order_relaxed), *b = first;
-    size_t left = size_t(sb->end - first) / bs;
+    size_t left = size_t(blocks_end(sb) - first) / bs;
     if (n > left) n = left;
     for (size_t i = 1; i < n; i++, b += bs) reinterpret_cast<Block *>(b)->set_next(reinterpret_cast<Block *>(b + bs));
     reinterpret_cast<Block *>(b)->set_next(sb->free);
@@ -1602,7 +1610,7 @@ bool collect_remote(Superblock *sb) {
  * Another thread may be using the lists, so every link is checked to stay inside sb. */
 __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb) {
     uint32_t n = 0;
-    uintptr_t lo = uintptr_t(sb) + sb->first, hi = uintptr_t(sb->end), key = Block::key();  // (no inline call: TSan)
+    uintptr_t lo = uintptr_t(sb) + sb->first, hi = uintptr_t(blocks_end(sb)), key = Block::key();  // (no inline call: TSan)
     Block *lists[2] = {sb->free, sb->reserve};
     for (Block *list : lists)
         for (uintptr_t b = uintptr_t(list); b && n < sb->capacity; b = reinterpret_cast<Block *>(b)->link ^ key, n++)
@@ -1614,7 +1622,7 @@ __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb)
  * threads gave blocks back meanwhile: the caller collects them and carries on. */
 bool detach(Superblock *sb, Heap *h) {
     uint32_t spare = free_list_length(sb) +
-                     uint32_t((sb->end - sb->bump.load(std::memory_order_relaxed)) / sb->block_size);
+                     uint32_t((blocks_end(sb) - sb->bump.load(std::memory_order_relaxed)) / sb->block_size);
     uint32_t out = sb->capacity - spare;
     sb->owner.store(nullptr, std::memory_order_release);
     if (out == 0 && !sb->remote.load(std::memory_order_acquire)) {
@@ -1722,7 +1730,7 @@ void *small_refill_owned(Heap *h, unsigned c) {
         for (;;) {
             if (!sb->free) std::swap(sb->free, sb->reserve);
             if (!sb->free) collect_remote(sb);
-            if (!sb->free && sb->bump.load(std::memory_order_relaxed) < sb->end) extend(sb);
+            if (!sb->free && sb->bump.load(std::memory_order_relaxed) < blocks_end(sb)) extend(sb);
             if (sb->free) return small_alloc(h, c);
             if (detach(sb, h)) {  // used up: let go of it
                 huge_consider(uintptr_t(sb));

@@ -179,16 +179,20 @@ static void retain_probe(long retain_mib) {
     lite_stats(&after);
     munmap(v, n * sizeof *v);
     size_t cached = after.bytes_cached - before.bytes_cached;
-    printf("retain limit %ld MiB: 96 MiB freed, %.1f MiB cached\n", retain_mib, (double)cached / (1 << 20));
+    printf("retain limit %ld MiB: 96 MiB freed, %.1f MiB cached (%.1f MiB before, %.1f after)\n", retain_mib,
+           (double)cached / (1 << 20), (double)before.bytes_cached / (1 << 20), (double)after.bytes_cached / (1 << 20));
     if (retain_mib < 0)
         CHECK(cached >= (90u << 20), "retain limit -1 (keep all): only %zu bytes cached", cached);
     else if (retain_mib == 0)
         CHECK(cached == 0, "retain limit 0: %zu bytes cached", cached);
     else if (retain_mib >= 96 && getenv("LITE_MALLOC_DECAY_MS") && atol(getenv("LITE_MALLOC_DECAY_MS")) >= 60000)
-        /* under the limit, and decay an hour away: everything freed stays cached */
-        CHECK(cached >= (90u << 20) && cached <= (size_t)retain_mib << 20,
-              "retain limit %ld MiB, decay delay %s ms: %zu bytes cached of 96 MiB freed", retain_mib,
-              getenv("LITE_MALLOC_DECAY_MS"), cached);
+        /* under the limit, and decay an hour away: what was freed stays cached.  The whole
+         * cache is checked, not its growth: memory cached beside the probe's (another
+         * engine's, given back after the trim above) can take the total past the limit,
+         * which then purges down to three quarters of it, 96 MiB at 128 (seen once). */
+        CHECK(after.bytes_cached >= (90u << 20) && after.bytes_cached <= (size_t)retain_mib << 20,
+              "retain limit %ld MiB, decay delay %s ms: %zu bytes cached after 96 MiB were freed", retain_mib,
+              getenv("LITE_MALLOC_DECAY_MS"), (size_t)after.bytes_cached);
     else  /* an upper bound: past it, down to three quarters (decay may take more) */
         CHECK(cached >= ((size_t)retain_mib << 20) / 4 && cached <= (size_t)retain_mib << 20,
               "retain limit %ld MiB: %zu bytes cached", retain_mib, cached);
