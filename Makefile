@@ -47,6 +47,17 @@ liblite-malloc-static.a: lite-malloc.cpp lite-malloc.h
 	$(CXX) $(LIBFLAGS) -fexceptions -DLITE_MALLOC_BUILD=3 -c lite-malloc.cpp -o lite-malloc-cxx.o
 	rm -f $@ && ar rcs $@ lite-malloc-wrap.o lite-malloc-cxx.o
 
+# Debug build: debug/liblite-malloc-shared.so (same soname: run a program against it with
+# LD_LIBRARY_PATH=debug, or LD_PRELOAD it), with LITE_MALLOC_DEBUG=1: the allocator checks
+# its own invariants (free and remote lists, slot and run maps, superblock states) and
+# aborts naming the broken one.  make test runs unit tests against it.
+debug: debug/liblite-malloc-shared.so
+
+debug/liblite-malloc-shared.so: lite-malloc.cpp lite-malloc.h
+	mkdir -p debug
+	$(CXX) $(LIBFLAGS) -O1 -fexceptions -DLITE_MALLOC_BUILD=1 -DLITE_MALLOC_DEBUG=1 -c lite-malloc.cpp -o debug/lite-malloc-shared.o
+	$(CC) -shared -Wl,-soname,liblite-malloc-shared.so -Wl,-z,now -Wl,-z,nodelete -o $@ debug/lite-malloc-shared.o
+
 # lite-malloc-stat PID: a running process's statistics, read from outside (tools/).
 lite-malloc-stat: tools/lite-malloc-stat.c
 	$(CC) -O2 -g -Wall -Wextra -o $@ tools/lite-malloc-stat.c
@@ -56,7 +67,7 @@ lite-malloc-stat: tools/lite-malloc-stat.c
 lite-malloc-run: tools/lite-malloc-run.in
 	sed 's|@LIBDIR@|$(CURDIR)|' tools/lite-malloc-run.in > $@ && chmod 755 $@
 
-test: all
+test: all debug
 	bash tests/run.sh
 
 bench: all
@@ -92,6 +103,6 @@ install: all
 	    tools/lite-malloc-config.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/lite-malloc/lite-malloc-config.cmake
 
 clean:
-	rm -rf *.o $(LIBS) $(TOOLS) tests/build bench/build
+	rm -rf *.o $(LIBS) $(TOOLS) debug tests/build bench/build
 
-.PHONY: all test bench bench-real check-real fuzz soak install clean
+.PHONY: all debug test bench bench-real check-real fuzz soak install clean

@@ -8,7 +8,9 @@
  * glibc removed __malloc_hook in 2.34, so instead of hooking, this header compiles the
  * whole allocator into that translation unit and defines malloc, free, calloc, realloc,
  * reallocarray, memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
- * malloc_usable_size, malloc_trim and every operator new/delete there.  A definition in
+ * malloc_usable_size, malloc_trim, mallinfo2, mallinfo, malloc_stats, malloc_info,
+ * free_sized, free_aligned_sized, every operator new/delete, and the calls that must be
+ * lite-malloc's beside them (setrlimit, setrlimit64, prlimit, prlimit64, dlopen) there.  A definition in
  * the executable takes precedence over the C library's for the whole process, including
  * the C library's own internal allocations.  Needs C++14 or later.
  *

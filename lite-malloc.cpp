@@ -90,6 +90,25 @@
 #ifndef LITE_MALLOC_BUILD
 #define LITE_MALLOC_BUILD 0
 #endif
+/* What each mode defines, by name: the only place the mode's number is tested.
+ *   LITE_HAS_ALLOCATOR     the allocator and the lite_* API (all but 3)
+ *   LITE_C_NAMES           malloc & co. under the C library's names, and the calls that
+ *                          must be ours beside them (setrlimit & co., dlopen) (1, 4)
+ *   LITE_WRAP_NAMES        malloc & co. as __wrap_ names (2)
+ *   LITE_FORWARDS_FOREIGN  a pointer that is not ours, given to free, realloc or
+ *                          malloc_usable_size, goes to the C library's allocator if it is
+ *                          one of its blocks (1, 2, 4; the lite_* names always abort)
+ *   LITE_CXX_OPERATORS     operator new and delete (1, 3, 4)
+ *   LITE_WEAK_LIBSTDCXX    libstdc++ referenced weakly, so that C programs stay free of it (1) */
+#define LITE_HAS_ALLOCATOR (LITE_MALLOC_BUILD != 3)
+#define LITE_C_NAMES (LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4)
+#define LITE_WRAP_NAMES (LITE_MALLOC_BUILD == 2)
+#define LITE_FORWARDS_FOREIGN (LITE_C_NAMES || LITE_WRAP_NAMES)
+#define LITE_CXX_OPERATORS (LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 3 || LITE_MALLOC_BUILD == 4)
+#define LITE_WEAK_LIBSTDCXX (LITE_MALLOC_BUILD == 1)
+#if LITE_MALLOC_BUILD < 0 || LITE_MALLOC_BUILD > 4
+#error "LITE_MALLOC_BUILD must be 0 to 4"
+#endif
 #define LITE_API extern "C" __attribute__((visibility("default")))
 #define LITE_CXX_API __attribute__((visibility("default")))
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -97,7 +116,7 @@
 #define NOINLINE __attribute__((noinline))
 #define COLD __attribute__((noinline, cold))
 
-#if LITE_MALLOC_BUILD != 3 /* everything but the operator-only member */
+#if LITE_HAS_ALLOCATOR
 
 namespace {
 
@@ -352,6 +371,18 @@ COLD void fatal(const char *op, const char *what, const void *p) {
     abort();
 }
 
+/* The debug build (make debug, LITE_MALLOC_DEBUG=1) checks the allocator's own invariants
+ * where it changes its structures (slot and run maps, free and remote lists, superblock
+ * states), and aborts naming the broken one.  Off, every check compiles to nothing. */
+#ifndef LITE_MALLOC_DEBUG
+#define LITE_MALLOC_DEBUG 0
+#endif
+constexpr bool kDebug = LITE_MALLOC_DEBUG != 0;
+#define DEBUG_CHECK(cond, what, p)                                          \
+    do {                                                                    \
+        if (kDebug && UNLIKELY(!(cond))) fatal("invariant", (what), (p)); \
+    } while (0)
+
 inline size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 /* Bits set in x (by hand: the builtin calls libgcc's __popcountdi2 unless built for POPCNT). */
 inline unsigned bits_set(uint64_t x) {
@@ -447,7 +478,8 @@ Counter g_mapped;  // everything taken from the OS: arenas' committed parts, lar
  * 4. Address space.
  *    - Metadata (heaps, ownership-map leaves, arena records) comes from a bump allocator
  *      over small private mappings and is never freed, so any stale pointer stays valid.
- *    - Arenas are large PROT_NONE reservations (no commit charge, one mapping each),
+ *    - Arenas are large read-only MAP_NORESERVE reservations (no commit charge, one
+ *      mapping each; a stray read of a slot never made writable finds zeros),
  *      made read-write in 4 MiB steps as superblocks are carved, so that a heap of many
  *      GiB stays a handful of mappings.  If a reservation fails (ulimit -v, no overcommit)
  *      we halve it and try again.
@@ -864,7 +896,8 @@ void slots_give(uintptr_t first, unsigned n, bool dirty) {
         a->groups[g].dirty.fetch_or(bits, std::memory_order_release);
         g_slots_dirty.add(long(n * kSbSize));
     }
-    a->groups[g].used.fetch_and(~bits, std::memory_order_release);
+    uint64_t was = a->groups[g].used.fetch_and(~bits, std::memory_order_release);
+    DEBUG_CHECK((was & bits) == bits, "slots given back while free: the slot store, at", reinterpret_cast<void *>(first));
     g_slots_used.add(-long(n * kSbSize));
     size_t low = a->low.load(std::memory_order_relaxed);
     while (g < low && !a->low.compare_exchange_weak(low, g, std::memory_order_relaxed)) {}
@@ -1055,6 +1088,18 @@ inline Superblock *header_of(const void *p) {  // p is never the first byte of i
 }
 inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + sb->first; }
 inline char *blocks_end(Superblock *sb) { return blocks_start(sb) + size_t(sb->capacity) * sb->block_size; }
+/* The same, for a superblock another thread may be setting up (statistics, hints): plain
+ * reads that ThreadSanitizer leaves alone (block_size and capacity share a word). */
+__attribute__((no_sanitize("thread"))) inline uintptr_t peek_blocks_end(const Superblock *sb) {
+    static_assert(sizeof(sb->block_size) == 4 && sizeof(sb->capacity) == 4, "block_size, capacity: one word");
+    uint64_t sizes = peek(&sb->block_size);
+    return uintptr_t(sb) + uint16_t(peek(&sb->first)) + (sizes >> 32) * uint32_t(sizes);
+}
+bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
+    const char *q = static_cast<const char *>(p);
+    return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed) &&
+           uint64_t(q - blocks_start(sb)) * sb->magic < sb->magic;  // a multiply, not a divide
+}
 
 /* Blocks of 16 bytes and more carry a canary (in the default build, all of them). */
 inline bool has_canary(const Superblock *sb) { return kGrain >= 16 || sb->block_size >= 16; }
@@ -1078,6 +1123,7 @@ Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_heaps, g_threads_seen
 /* An empty superblock goes back to the slot store; its pages stay resident until decay
  * (or the retain limit) gives them back to the OS. */
 void pool_put(Superblock *sb) {
+    DEBUG_CHECK(side_of(uintptr_t(sb))->role.load(std::memory_order_relaxed) != kRoleFree, "a superblock pooled twice", sb);
     sb->kind = kPooled;
     sb->owner.store(nullptr, std::memory_order_relaxed);
     side_of(uintptr_t(sb))->role.store(kRoleFree, std::memory_order_release);
@@ -1201,7 +1247,7 @@ bool region_usable(uintptr_t region) {
 __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     if (side_of(slot)->role.load(std::memory_order_acquire) != kRoleSmall) return false;
     auto *sb = reinterpret_cast<Superblock *>(slot);
-    if (peek(&sb->bump) < uintptr_t(blocks_end(sb))) return false;  // not carved to its end
+    if (peek(&sb->bump) < peek_blocks_end(sb)) return false;  // not carved to its end
     uintptr_t w = peek(&sb->remote);
     if (w & kEmptied) return false;
     if (w & kDetached) return long(remote_count(w)) * 2 >= long(sb->capacity);
@@ -1586,9 +1632,20 @@ void extend(Superblock *sb) {
     sb->bump.store(first + n * bs, std::memory_order_relaxed);
 }
 
+/* Debug build: every block of a list lies on a block boundary of sb below its bump pointer,
+ * and the list is no longer than the superblock holds. */
+void debug_check_list(Superblock *sb, Block *list, const char *what) {
+    uint32_t n = 0;
+    for (Block *b = list; b; b = b->next(), n++) {
+        DEBUG_CHECK(n < sb->capacity, what, sb);  // (a cycle)
+        DEBUG_CHECK(small_block_ok(sb, b), what, b);
+    }
+}
+
 /* Add a list of free blocks to the owner's: never a walk down a long list, whose every
  * block would be a cache miss (remote lists run to thousands of blocks). */
 void take_list(Superblock *sb, Block *list) {
+    if (kDebug) debug_check_list(sb, list, "a remote list");
     if (!sb->free) { sb->free = list; return; }
     if (!sb->reserve) { sb->reserve = list; return; }
     Block *tail = list;  // both in use: only at thread exit and re-detachment
@@ -1610,7 +1667,7 @@ bool collect_remote(Superblock *sb) {
  * Another thread may be using the lists, so every link is checked to stay inside sb. */
 __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb) {
     uint32_t n = 0;
-    uintptr_t lo = uintptr_t(sb) + sb->first, hi = uintptr_t(blocks_end(sb)), key = Block::key();  // (no inline call: TSan)
+    uintptr_t lo = uintptr_t(sb) + sb->first, hi = peek_blocks_end(sb), key = Block::key();  // (no inline call: TSan)
     Block *lists[2] = {sb->free, sb->reserve};
     for (Block *list : lists)
         for (uintptr_t b = uintptr_t(list); b && n < sb->capacity; b = reinterpret_cast<Block *>(b)->link ^ key, n++)
@@ -1623,6 +1680,8 @@ __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb)
 bool detach(Superblock *sb, Heap *h) {
     uint32_t spare = free_list_length(sb) +
                      uint32_t((blocks_end(sb) - sb->bump.load(std::memory_order_relaxed)) / sb->block_size);
+    DEBUG_CHECK(spare <= sb->capacity, "more free blocks than the superblock holds", sb);
+    if (kDebug) debug_check_list(sb, sb->free, "the free list"), debug_check_list(sb, sb->reserve, "the reserve list");
     uint32_t out = sb->capacity - spare;
     sb->owner.store(nullptr, std::memory_order_release);
     if (out == 0 && !sb->remote.load(std::memory_order_acquire)) {
@@ -1709,6 +1768,7 @@ inline Block *take_block(Superblock *sb) {  // null when the owner's free list i
     Block *b = sb->free;
     if (LIKELY(b != nullptr)) {
         sb->free = b->next();
+        DEBUG_CHECK(!sb->free || small_block_ok(sb, sb->free), "free list corrupted (a write after free?) at", b);
         if (has_canary(sb)) b->canary = 0;
     }
     return b;
@@ -1898,8 +1958,10 @@ void host_release(Host *host, unsigned first, unsigned pages) {
     host->dirty[0].fetch_or(uint64_t(bits), std::memory_order_release);
     host->dirty[1].fetch_or(uint64_t(bits >> 64), std::memory_order_release);
     g_host_dirty.add(long(pages * kPage));
+    DEBUG_CHECK(host->run[first] == pages, "a medium run given back with another length: host", host);
     Tagged t = load_tagged(&host->map);
-    while (!cas_tagged(&host->map, t, tagged_of(map_of(t) & ~bits))) {}
+    do DEBUG_CHECK((map_of(t) & bits) == bits, "a medium run given back while free: host", host);
+    while (!cas_tagged(&host->map, t, tagged_of(map_of(t) & ~bits)));
     host_settle(host);
     decay_tick();
 }
@@ -2445,11 +2507,6 @@ inline Role role_of(const Superblock *sb) {
     return side ? Role(side->role.load(std::memory_order_acquire)) : kRoleFree;
 }
 
-bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
-    const char *q = static_cast<const char *>(p);
-    return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed) &&
-           uint64_t(q - blocks_start(sb)) * sb->magic < sb->magic;  // a multiply, not a divide
-}
 
 enum class Foreign { kAbort, kForward };
 
@@ -2850,11 +2907,13 @@ bool trim_all() {
 namespace {
 
 /* Every entry point is written once, here, parameterised by what to do with a pointer
- * that is not ours: forward it to the C library (--wrap / --defsym builds, where libc and
- * unwrapped objects hand out blocks of their own) or report it and abort.             */
-#if LITE_MALLOC_BUILD == 2
+ * that is not ours: forward it to the C library's allocator when it is one of its blocks
+ * (the C library's names, LITE_FORWARDS_FOREIGN: with --wrap / --defsym, libc and
+ * unwrapped objects hand out blocks of their own; a deep-bound library does too), or
+ * report it and abort (the lite_* names, and anything that is no block at all).      */
 extern "C" void __libc_free(void *);
 extern "C" void *__libc_realloc(void *, size_t);
+#if LITE_WRAP_NAMES
 /* glibc exports no __libc_ name for malloc_usable_size.  With --wrap, __real_ reaches it;
  * with --defsym it is our own wrapper again, and then a foreign block's size is unknown. */
 extern "C" size_t __real_malloc_usable_size(void *) __THROW __attribute__((weak));
@@ -2863,9 +2922,8 @@ size_t foreign_usable(void *p) {
     auto real = &__real_malloc_usable_size;
     return real && real != &__wrap_malloc_usable_size ? real(p) : 0;
 }
-constexpr Foreign kForeign = Foreign::kForward;
 inline bool foreign_is_libc(void *) { return true; }  // (the C library's allocator is linked in)
-#elif LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
+#elif LITE_C_NAMES
 /* ---- blocks of the C library's allocator --------------------------------------------- *
  * A library opened with dlopen(RTLD_DEEPBIND) binds malloc & co. to the C library's own
  * allocator (see deepbind_rebind below for what is done about it): blocks it allocated
@@ -2877,8 +2935,6 @@ inline bool foreign_is_libc(void *) { return true; }  // (the C library's alloca
  * another arena (flag 4).  The reads go through process_vm_readv, so that a wild pointer
  * is a failed read, not a fault; a pointer that passes and is not glibc's meets glibc's
  * own checks.  Such blocks go to glibc's __libc_free and __libc_realloc.             */
-extern "C" void __libc_free(void *);
-extern "C" void *__libc_realloc(void *, size_t);
 bool read_own_memory(uintptr_t at, void *out, size_t n) {
     struct { void *base; size_t len; } local = {out, n}, remote = {reinterpret_cast<void *>(at), n};
     return syscall6(SYS_process_vm_readv, syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0), long(&local), 1, long(&remote), 1, 0) ==
@@ -2923,19 +2979,18 @@ size_t libc_usable(const void *p) {  // 0: not a live block of glibc's allocator
 }
 inline bool foreign_is_libc(void *p) { return libc_usable(p) != 0; }
 size_t foreign_usable(void *p) { return libc_usable(p); }
-constexpr Foreign kForeign = Foreign::kForward;
 #else
-constexpr Foreign kForeign = Foreign::kAbort;
 inline bool foreign_is_libc(void *) { return false; }
+inline size_t foreign_usable(void *) { return 0; }
 #endif
-#define LITE_FOREIGN_LIBC (LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 2 || LITE_MALLOC_BUILD == 4)
+/* What the C library's names do with a pointer that is not ours (the lite_* names abort). */
+constexpr Foreign kForeign = LITE_FORWARDS_FOREIGN ? Foreign::kForward : Foreign::kAbort;
 
 template <Foreign F>
 NOINLINE void do_free_slow(void *p) {
     if (!p || free_slow(p, "free")) return;
-#if LITE_FOREIGN_LIBC
-    if (F == Foreign::kForward && foreign_is_libc(p)) { __libc_free(p); return; }
-#endif
+    if constexpr (F == Foreign::kForward)
+        if (foreign_is_libc(p)) { __libc_free(p); return; }
     fatal("free", "invalid pointer", p);
 }
 
@@ -2951,9 +3006,8 @@ void *do_realloc(void *p, size_t size) {
     size_t usable = block_usable(p);
     if (!usable) {
         if (owner_superblock(p)) fatal("realloc", "invalid pointer (or freed block)", p);
-#if LITE_FOREIGN_LIBC
-        if (F == Foreign::kForward && foreign_is_libc(p)) return __libc_realloc(p, size);
-#endif
+        if constexpr (F == Foreign::kForward)
+            if (foreign_is_libc(p)) return __libc_realloc(p, size);
         fatal("realloc", "invalid pointer", p);
     }
     // A freed small block is still "ours" to block_usable: realloc would hand it out
@@ -3070,9 +3124,9 @@ LITE_API int lite_option_set(const char *key, long value) {
 }
 
 /* ---- the C library's names ---------------------------------------------------------- */
-#if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
+#if LITE_C_NAMES
 #define LITE_ALIAS(name) name
-#elif LITE_MALLOC_BUILD == 2
+#elif LITE_WRAP_NAMES
 #define LITE_ALIAS(name) __wrap_##name
 #ifndef __THROW
 #define __THROW
@@ -3120,9 +3174,7 @@ LITE_API void *LITE_ALIAS(aligned_alloc)(size_t align, size_t size) __THROW { re
 LITE_API void *LITE_ALIAS(valloc)(size_t size) __THROW { return alloc_aligned(kPage, size); }
 LITE_API void *LITE_ALIAS(pvalloc)(size_t size) __THROW { return do_pvalloc(size); }
 LITE_API size_t LITE_ALIAS(malloc_usable_size)(void *p) __THROW {
-#if LITE_FOREIGN_LIBC
-    if (p && !owner_superblock(p)) return foreign_usable(p);
-#endif
+    if (p && !owner_superblock(p)) return foreign_usable(p);  // (these names forward foreign pointers)
     return block_usable(p);
 }
 LITE_API int LITE_ALIAS(malloc_trim)(size_t) __THROW { return trim_all(); }
@@ -3161,7 +3213,7 @@ LITE_API void LITE_ALIAS(free_aligned_sized)(void *p, size_t align, size_t size)
 }
 #endif
 
-#if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
+#if LITE_C_NAMES
 /* A program that caps its address space while it runs (setrlimit, prlimit): the cap is
  * applied to the arenas at once, giving back reserved space that other mappings (thread
  * stacks, libraries) need under it, before the program's next mmap can fail for want of
@@ -3194,7 +3246,7 @@ LITE_API int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct 
 }
 #endif
 
-#if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 4
+#if LITE_C_NAMES
 /* RTLD_DEEPBIND: a library opened with it looks symbols up in its own scope first, and
  * the C library is in that scope, so its malloc & co. are glibc's, not ours.  dlopen is
  * interposed: after a dlopen with RTLD_DEEPBIND, every object that call loaded has its
@@ -3209,21 +3261,14 @@ struct Rebind {
     const char *name;
     void *ours;
 };
+#define LITE_REBIND(name) {#name, reinterpret_cast<void *>(&LITE_ALIAS(name))}
 const Rebind kRebind[] = {
-    {"malloc", reinterpret_cast<void *>(&LITE_ALIAS(malloc))},
-    {"free", reinterpret_cast<void *>(&LITE_ALIAS(free))},
-    {"calloc", reinterpret_cast<void *>(&LITE_ALIAS(calloc))},
-    {"realloc", reinterpret_cast<void *>(&LITE_ALIAS(realloc))},
-    {"reallocarray", reinterpret_cast<void *>(&LITE_ALIAS(reallocarray))},
-    {"memalign", reinterpret_cast<void *>(&LITE_ALIAS(memalign))},
-    {"posix_memalign", reinterpret_cast<void *>(&LITE_ALIAS(posix_memalign))},
-    {"aligned_alloc", reinterpret_cast<void *>(&LITE_ALIAS(aligned_alloc))},
-    {"valloc", reinterpret_cast<void *>(&LITE_ALIAS(valloc))},
-    {"pvalloc", reinterpret_cast<void *>(&LITE_ALIAS(pvalloc))},
-    {"malloc_usable_size", reinterpret_cast<void *>(&LITE_ALIAS(malloc_usable_size))},
-    {"free_sized", reinterpret_cast<void *>(&LITE_ALIAS(free_sized))},
-    {"free_aligned_sized", reinterpret_cast<void *>(&LITE_ALIAS(free_aligned_sized))},
+    LITE_REBIND(malloc), LITE_REBIND(free), LITE_REBIND(calloc), LITE_REBIND(realloc),
+    LITE_REBIND(reallocarray), LITE_REBIND(memalign), LITE_REBIND(posix_memalign),
+    LITE_REBIND(aligned_alloc), LITE_REBIND(valloc), LITE_REBIND(pvalloc),
+    LITE_REBIND(malloc_usable_size), LITE_REBIND(free_sized), LITE_REBIND(free_aligned_sized),
 };
+#undef LITE_REBIND
 struct Relro {  // an object's read-only-after-relocation range, found by dl_iterate_phdr
     uintptr_t base, lo, hi;
 };
@@ -3306,12 +3351,12 @@ LITE_API void *dlopen(const char *file, int mode) __THROW {
 }
 #endif
 
-#endif /* LITE_MALLOC_BUILD != 3 */
+#endif /* LITE_HAS_ALLOCATOR */
 
 /* ---- C++ operator new and delete ------------------------------------------------------ */
-#if LITE_MALLOC_BUILD == 1 || LITE_MALLOC_BUILD == 3 || LITE_MALLOC_BUILD == 4
+#if LITE_CXX_OPERATORS
 /* operator new: loop on the new-handler, then throw std::bad_alloc, as the standard says. */
-#if LITE_MALLOC_BUILD == 1
+#if LITE_WEAK_LIBSTDCXX
 /* The shared library must not pull libstdc++ into C programs it is preloaded into: reach
  * the handful of libstdc++ functions weakly; a program calling operator new has them.
  * That includes the C++ runtime behind the one try/catch below (nothrow new must catch
@@ -3332,13 +3377,13 @@ COLD void *cxx_new_retry(size_t size, size_t align, bool nothrow) {
         void *p = align ? lite_aligned_alloc(align, size < align ? align : size) : lite_malloc(size);
         if (p) return p;
         lite_new_handler handler = nullptr;
-#if LITE_MALLOC_BUILD == 1  // weak: absent in a process without libstdc++
+#if LITE_WEAK_LIBSTDCXX  // absent in a process without libstdc++
         if (&lite_cxx_get_new_handler)
 #endif
             handler = reinterpret_cast<lite_new_handler>(lite_cxx_get_new_handler());
         if (!handler) {
             if (nothrow) return nullptr;
-#if LITE_MALLOC_BUILD == 1
+#if LITE_WEAK_LIBSTDCXX
             if (!&lite_cxx_throw_bad_alloc) abort();
 #endif
             lite_cxx_throw_bad_alloc();
