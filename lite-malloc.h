@@ -54,6 +54,10 @@
  *
  * LITE_MALLOC_ENCODE_LINKS (default 1)
  *     Free-list links are stored xor-ed with a per-process secret; 0 stores them plain.
+ *
+ * LITE_MALLOC_DEBUG (default 0)
+ *     1 (make debug): the allocator checks its own invariants on its slow paths and aborts
+ *     with a line naming the broken one.
  * --------------------------------------------------------------------------------------- */
 #ifndef LITE_MALLOC_SUPERBLOCK_CACHE_SIZE
 #define LITE_MALLOC_SUPERBLOCK_CACHE_SIZE 127
