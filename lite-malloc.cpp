@@ -16,16 +16,17 @@
  * unused for the decay delay go back to the OS.  No lock is taken anywhere.
  *
  * Sections, in layer order:
- *   1. configuration, run-time options 7. per-thread heaps and the engines
- *   2. OS calls (counted)                 7a. what a heap holds back (outbox, run cache)
- *   3. lock-free primitives               7b. small engine      7c. medium engine
- *   4. address space: metadata, the       7d. large engine      7e. decay
- *      ownership map, arenas and the      7f. a heap handed back
- *      slot store                         7g. dispatch by size  7h. statistics (report,
- *                                            JSON, malloc_info, the live view), trimming
- *   5. size classes                    8. entry points: the lite_* API, the C library's
- *   6. superblocks: remote frees,         names, operator new/delete
- *      adoption, huge pages
+ *   1. configuration, run-time options    9. small engine
+ *   2. OS calls (counted)                 10. medium engine (runs of pages in hosts)
+ *   3. lock-free primitives               11. large engine (runs of slots, mappings)
+ *   4. address space: metadata, the       12. decay
+ *      ownership map, arenas, slot store  13. a heap handed back
+ *   5. size classes                       14. dispatch by size
+ *   6. superblocks: remote frees,         15. statistics (report, JSON, malloc_info,
+ *      adoption, huge pages                   the live view), trimming
+ *   7. per-thread heaps                   16. entry points: start-up, the lite_* API,
+ *   8. what a heap holds back (outbox,        the C library's names, operator new and
+ *      run cache)                             delete
  *
  * Glossary (one word per concept):
  *   arena        a reserved, size-aligned range of address space, made read-write as used
@@ -40,7 +41,7 @@
  *   detached     a small superblock nobody allocates from; frees count it down
  *   listed       detached (or an unowned host) with room enough to be worth adopting
  *   adoption     a heap taking over a listed superblock or host, from the adoption stacks
- *   engine       the small, medium or large allocator (sections 7b-7d)
+ *   engine       the small, medium or large allocator (sections 9-11)
  *   shard        one copy of the adoption stacks (LITE_MALLOC_ENGINES_COUNT of them)
  *   outbox       blocks a heap freed into superblocks it does not own, sent in batches
  *   run cache    medium runs a heap freed, kept for its next requests of the same size
@@ -53,7 +54,7 @@
  *   region       2 MiB, 2 MiB-aligned: four slots; the unit of huge pages
  *   side slot    per-slot words kept outside the slot (role, adoption link, freed_at)
  *   option       a setting read at start-up and changeable while running (section 1)
- *   live view    the directory of counters lite-malloc-stat reads from outside (7h)
+ *   live view    the directory of counters lite-malloc-stat reads from outside (15)
  */
 #include "lite-malloc.h"
 
@@ -158,8 +159,8 @@ constexpr unsigned kShards = LITE_MALLOC_ENGINES_COUNT;
  *   decay_ms       free pages unused this long go back to the OS
  *   stats          a report on stderr at exit: 0 none, 1 text, 2 (or "json") JSON
  *   huge_pages     ask for huge pages where the heap is dense ("huge pages", section 6)
- *   run_cache_kb   medium runs a thread keeps for its next requests (section 7a)
- *   outbox_blocks  blocks a thread batches per superblock before sending them (7a)   */
+ *   run_cache_kb   medium runs a thread keeps for its next requests (section 8)
+ *   outbox_blocks  blocks a thread batches per superblock before sending them (8)    */
 enum Opt : unsigned { kOptRetainMb, kOptDecayMs, kOptStats, kOptHugePages, kOptRunCacheKb, kOptOutboxBlocks, kOptCount };
 struct OptionInfo {
     const char *key, *env;
@@ -399,34 +400,37 @@ inline void set_enomem() { errno = ENOMEM; }
  *    back between our read and our CAS (ABA) can never be mistaken for the old head.
  *    Nodes are never unmapped, so reading a stale node's link is always safe.
  * ===================================================================================== */
-struct alignas(16) Tagged {
-    uintptr_t ptr;
-    uint64_t tag;
+/* Two words swapped together by cmpxchg16b.  What they mean is the user's: a stack's head
+ * and its version (VersionedStack), the metadata pool's next byte and chunk end, a host's
+ * 128-page map. */
+struct alignas(16) Pair {
+    uint64_t lo;
+    uint64_t hi;
 };
 
-inline bool cas_tagged(Tagged *where, Tagged &expected, Tagged desired) {
+inline bool cas_pair(Pair *where, Pair &expected, Pair desired) {
 #ifdef LITE_TSAN
-    unsigned __int128 exp = (unsigned __int128)expected.tag << 64 | expected.ptr;
-    unsigned __int128 des = (unsigned __int128)desired.tag << 64 | desired.ptr;
+    unsigned __int128 exp = (unsigned __int128)expected.hi << 64 | expected.lo;
+    unsigned __int128 des = (unsigned __int128)desired.hi << 64 | desired.lo;
     bool ok = __atomic_compare_exchange_n(reinterpret_cast<unsigned __int128 *>(where), &exp, des,
                                           false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-    expected.ptr = uintptr_t(exp);
-    expected.tag = uint64_t(exp >> 64);
+    expected.lo = uintptr_t(exp);
+    expected.hi = uint64_t(exp >> 64);
     return ok;
 #else
     bool ok;
     __asm__ volatile("lock cmpxchg16b %1"
-                     : "=@ccz"(ok), "+m"(*where), "+a"(expected.ptr), "+d"(expected.tag)
-                     : "b"(desired.ptr), "c"(desired.tag)
+                     : "=@ccz"(ok), "+m"(*where), "+a"(expected.lo), "+d"(expected.hi)
+                     : "b"(desired.lo), "c"(desired.hi)
                      : "memory");
     return ok;
 #endif
 }
 
-inline Tagged load_tagged(Tagged *where) {  // torn reads are fine: the CAS validates both
-    Tagged t;
-    t.tag = __atomic_load_n(&where->tag, __ATOMIC_ACQUIRE);
-    t.ptr = __atomic_load_n(&where->ptr, __ATOMIC_ACQUIRE);
+inline Pair load_pair(Pair *where) {  // torn reads are fine: the CAS validates both
+    Pair t;
+    t.hi = __atomic_load_n(&where->hi, __ATOMIC_ACQUIRE);
+    t.lo = __atomic_load_n(&where->lo, __ATOMIC_ACQUIRE);
     return t;
 }
 
@@ -441,25 +445,25 @@ __attribute__((no_sanitize("thread"))) inline uint64_t peek(const void *word) {
 
 /* LinkOf(node) returns the atomic word that holds a node's successor. */
 template <class LinkOf>
-struct TaggedStack {
-    Tagged top{0, 0};
+struct VersionedStack {
+    Pair top{0, 0};  // lo: the first node; hi: its version, one more at every push and pop
 
     void push(uintptr_t node) {
-        Tagged old = load_tagged(&top);
+        Pair old = load_pair(&top);
         for (;;) {
-            LinkOf()(node).store(old.ptr, std::memory_order_relaxed);
-            if (cas_tagged(&top, old, Tagged{node, old.tag + 1})) return;
+            LinkOf()(node).store(old.lo, std::memory_order_relaxed);
+            if (cas_pair(&top, old, Pair{node, old.hi + 1})) return;
         }
     }
     uintptr_t pop() {
-        Tagged old = load_tagged(&top);
+        Pair old = load_pair(&top);
         for (;;) {
-            if (!old.ptr) return 0;
-            uintptr_t next = LinkOf()(old.ptr).load(std::memory_order_relaxed);
-            if (cas_tagged(&top, old, Tagged{next, old.tag + 1})) return old.ptr;
+            if (!old.lo) return 0;
+            uintptr_t next = LinkOf()(old.lo).load(std::memory_order_relaxed);
+            if (cas_pair(&top, old, Pair{next, old.hi + 1})) return old.lo;
         }
     }
-    bool empty() const { return __atomic_load_n(&top.ptr, __ATOMIC_RELAXED) == 0; }
+    bool empty() const { return __atomic_load_n(&top.lo, __ATOMIC_RELAXED) == 0; }
 };
 
 /* Statistics counters: relaxed atomics touched on slow paths only, with their peak. */
@@ -487,22 +491,22 @@ Counter g_mapped;  // everything taken from the OS: arenas' committed parts, lar
  *      pointer's memory: one bit per superblock-sized slot of the address space, in a
  *      two-level table (1 GiB per leaf).
  * ===================================================================================== */
-struct MetaPool { Tagged bump{0, 0}; } g_meta;  // ptr = next free byte, tag = end of chunk
+struct MetaPool { Pair bump{0, 0}; } g_meta;  // lo = next free byte, hi = end of chunk
 Counter g_meta_bytes;
 
 void *meta_alloc(size_t size) {  // zeroed, 64-byte aligned, never freed
     size = round_up(size, 64);
     for (;;) {
-        Tagged cur = load_tagged(&g_meta.bump);
-        if (cur.ptr && cur.ptr + size <= cur.tag) {
-            if (cas_tagged(&g_meta.bump, cur, Tagged{cur.ptr + size, cur.tag}))
-                return reinterpret_cast<void *>(cur.ptr);
+        Pair cur = load_pair(&g_meta.bump);
+        if (cur.lo && cur.lo + size <= cur.hi) {
+            if (cas_pair(&g_meta.bump, cur, Pair{cur.lo + size, cur.hi}))
+                return reinterpret_cast<void *>(cur.lo);
             continue;
         }
         size_t len = round_up(size > (1u << 20) ? size : (1u << 20), kPage);
         char *fresh = static_cast<char *>(os_map(nullptr, len, PROT_READ | PROT_WRITE, 0));
         if (!fresh) return nullptr;
-        if (cas_tagged(&g_meta.bump, cur, Tagged{uintptr_t(fresh) + size, uintptr_t(fresh) + len})) {
+        if (cas_pair(&g_meta.bump, cur, Pair{uintptr_t(fresh) + size, uintptr_t(fresh) + len})) {
             g_meta_bytes.add(long(len));
             g_mapped.add(long(len));
             return fresh;
@@ -1116,7 +1120,7 @@ inline bool freed_already(const Superblock *sb, const Block *b) { return has_can
 struct SbLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Superblock *>(n)->link; }
 };
-using SbStack = TaggedStack<SbLink>;
+using SbStack = VersionedStack<SbLink>;
 
 Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_heaps, g_threads_seen;
 
@@ -1133,7 +1137,7 @@ void pool_put(Superblock *sb) {
 /* ---- adoption: detached superblocks with free blocks, one stack per class (and one of
  *      hosts with free pages) ------------------------------------------------------------ *
  * The stacks link through the side slots, so an entry survives its superblock being
- * emptied, pooled, released or reused meanwhile: entries are hints, checked when popped.
+ * emptied, pooled, purged or reused meanwhile: entries are hints, checked when popped.
  * A superblock has at most one entry at a time (its `queued` word), so no link is ever
  * written twice.                                                                        */
 struct AdoptLink {
@@ -1145,7 +1149,7 @@ constexpr unsigned kHostStack = kNumClasses;  // the last stack: hosts with free
  * A thread lists into its heap's shard and adopts from it first, then from the others in
  * turn (USE_PERTHREAD_ENGINES=0: every listing picks the next shard in turn). */
 struct alignas(64) Shard {
-    TaggedStack<AdoptLink> adoptable[kNumClasses + 1];
+    VersionedStack<AdoptLink> adoptable[kNumClasses + 1];
 };
 Shard g_shards[kShards];
 std::atomic<unsigned> g_shard_turn{0};
@@ -1166,7 +1170,7 @@ void adopt_offer(Superblock *sb, unsigned c, unsigned shard) {
 uintptr_t adopt_pop(unsigned c) {
     unsigned first = my_shard();
     for (unsigned i = 0; i < kShards; i++) {
-        TaggedStack<AdoptLink> &stack = g_shards[(first + i) % kShards].adoptable[c];
+        VersionedStack<AdoptLink> &stack = g_shards[(first + i) % kShards].adoptable[c];
         if (stack.empty()) continue;
         if (uintptr_t n = stack.pop()) return n;
     }
@@ -1279,7 +1283,7 @@ void huge_end(uintptr_t slot) {
 }
 
 /* ===================================================================================== *
- * 7. Per-thread heaps and the three engines.
+ * 7. Per-thread heaps: one per thread, found through a thread-local pointer.
  * ===================================================================================== */
 struct Host;
 
@@ -1365,14 +1369,14 @@ unsigned my_shard() { return tls_heap->shard; }
 struct HeapLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Heap *>(n)->link; }
 };
-TaggedStack<HeapLink> g_free_heaps;
+VersionedStack<HeapLink> g_free_heaps;
 std::atomic<Heap *> g_all_heaps{nullptr};     // every heap ever made (they are never freed)
 std::atomic<Heap *> g_idle_cursor{nullptr};   // the next heap held_claim_idle looks at
 std::atomic<unsigned> g_heap_serial{0};
 pthread_key_t g_exit_key;
 std::atomic<int> g_exit_key_state{0};  // 0 none, 1 creating, 2 ready, 3 unavailable
 
-void heap_release(Heap *h);
+void heap_hand_back(Heap *h);
 
 void on_thread_exit(void *arg) {
     Heap *h = static_cast<Heap *>(arg);
@@ -1380,12 +1384,12 @@ void on_thread_exit(void *arg) {
         tls_heap = &g_bootstrap;
         tls_exited = true;  // later calls from other destructors use throw-away heaps
     }
-    heap_release(h);
+    heap_hand_back(h);
 }
 
 /* The thread-exit hook is a pthread key, created once (normally by the load-time
- * constructor below, before any thread exists).  A thread that races its creation is
- * never made to wait: its heap is then simply not released at its exit. */
+ * constructor in section 16, before any thread exists).  A thread that races its creation is
+ * never made to wait: its heap is then simply not handed back at its exit. */
 bool make_exit_key() {
     int state = g_exit_key_state.load(std::memory_order_acquire);
     if (state == 0 && g_exit_key_state.compare_exchange_strong(state, 1)) {
@@ -1394,19 +1398,6 @@ bool make_exit_key() {
     }
     return state == 2;
 }
-void print_report(bool json);
-void after_fork_child();
-
-__attribute__((constructor)) void lite_malloc_init() {
-    options_from_env();
-    if (!g_arena_list.load(std::memory_order_acquire)) add_arena();
-    make_exit_key();
-    pthread_atfork(nullptr, nullptr, after_fork_child);
-}
-__attribute__((destructor)) void lite_malloc_fini() {
-    if (long stats = option(kOptStats)) print_report(stats == 2);
-}
-
 /* The link key: the kernel's random bytes, mixed with the clock so that it says nothing
  * about the C library's own guards, which come from the same bytes.  Racing threads
  * each draw one; the first to install it wins, and nobody has threaded a free list
@@ -1446,7 +1437,7 @@ Heap *heap_acquire() {
 Heap *heap_for_thread() {
     Heap *h = heap_acquire();
     if (!h) return nullptr;
-    if (tls_exited) return h;  // the caller releases it after one allocation
+    if (tls_exited) return h;  // the caller hands it back after one allocation
     g_threads_seen.add(1);
     tls_heap = h;
     if (make_exit_key()) pthread_setspecific(g_exit_key, h);
@@ -1472,7 +1463,9 @@ void set_current(Heap *h, unsigned c, Superblock *sb) {
     for (size_t i = kClasses.first_slot[c]; i < kClasses.first_slot[c + 1] && i < kFastSlots; i++) h->by_slot[i] = sb;
 }
 
-/* ---- 7a. what a heap holds back (see struct Held) ----------------------------------------- */
+/* ===================================================================================== *
+ * 8. What a heap holds back (see struct Held)
+ * ===================================================================================== */
 inline bool held_anything(const Held &o) {
     for (auto &w : o.used)
         if (w.load(std::memory_order_relaxed)) return true;
@@ -1597,7 +1590,9 @@ void held_claim_idle(Heap *self) {
     held_claim(v);
 }
 
-/* ---- 7b. small engine -------------------------------------------------------------- */
+/* ===================================================================================== *
+ * 9. Small engine
+ * ===================================================================================== */
 void init_small(Superblock *sb, unsigned c, Heap *h) {
     uint32_t bs = kClasses.size[c];
     sb->kind = kSmall;
@@ -1818,11 +1813,13 @@ NOINLINE void *small_refill(Heap *h, unsigned c) {
     h = heap_for_thread();
     if (!h) { set_enomem(); return nullptr; }
     void *p = small_refill_owned(h, c);
-    if (tls_exited) heap_release(h);  // a thread past its exit: hand everything back now
+    if (tls_exited) heap_hand_back(h);  // a thread past its exit: hand everything back now
     return p;
 }
 
-/* ---- 7c. medium engine: page runs inside host superblocks ----------------------------- *
+/* ===================================================================================== *
+ * 10. Medium engine: page runs inside host superblocks
+ * ===================================================================================== *
  * A host is a superblock whose first page is its header and whose other 127 pages are
  * handed out in runs of whole pages, one medium block each (sizes up to kMediumMax).
  * Which pages are in use is one 128-bit map, swapped by cmpxchg16b, so neighbouring free
@@ -1838,7 +1835,7 @@ constexpr uint64_t kHostOwned = 1, kHostListed = 2, kHostRetired = 4, kHostPurgi
 constexpr unsigned kHostListPages = 32;  // free pages that make a host worth adopting
 struct Host {
     Superblock common;                        // kind = kHost; owner: always null
-    Tagged map;                               // pages in use: ptr = pages 0-63, tag = 64-127
+    Pair map;                               // pages in use: lo = pages 0-63, hi = 64-127
     std::atomic<uint64_t> dirty[2];           // free pages whose memory may be resident
     std::atomic<uint64_t> state;              // signature | kHostOwned, kHostListed, ...
     std::atomic<uint8_t> live[kSbPages];      // at a live block's first page: 1
@@ -1852,8 +1849,8 @@ inline uint64_t host_sig(const Host *host) {
 }
 
 using Map = unsigned __int128;
-inline Map map_of(const Tagged &t) { return Map(t.tag) << 64 | t.ptr; }
-inline Tagged tagged_of(Map m) { return Tagged{uintptr_t(m), uint64_t(m >> 64)}; }
+inline Map map_of(const Pair &t) { return Map(t.hi) << 64 | t.lo; }
+inline Pair pair_of(Map m) { return Pair{uintptr_t(m), uint64_t(m >> 64)}; }
 inline Map run_bits(unsigned first, unsigned pages) { return ((Map(1) << pages) - 1) << first; }
 inline unsigned ctz128(Map m) { return uint64_t(m) ? unsigned(__builtin_ctzll(uint64_t(m))) : 64 + unsigned(__builtin_ctzll(uint64_t(m >> 64))); }
 inline unsigned popcount128(Map m) { return unsigned(bits_set(uint64_t(m)) + bits_set(uint64_t(m >> 64))); }
@@ -1892,12 +1889,12 @@ Map dirty_clear(Host *host, Map bits) {
 
 /* Carve a run from a host its caller owns: the address, or 0 when no run fits. */
 uintptr_t host_carve(Host *host, unsigned pages, unsigned step, bool *clean) {
-    Tagged t = load_tagged(&host->map);
+    Pair t = load_pair(&host->map);
     unsigned first;
     for (;;) {
         first = host_find(map_of(t), pages, step);
         if (!first) return 0;
-        if (cas_tagged(&host->map, t, tagged_of(map_of(t) | run_bits(first, pages)))) break;
+        if (cas_pair(&host->map, t, pair_of(map_of(t) | run_bits(first, pages)))) break;
     }
     // Givers mark pages dirty before they clear them in the map: after our CAS, this
     // sees every dirty page of ours.
@@ -1917,7 +1914,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
     for (;;) {
         if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostOwned | kHostRetired | kHostPurging | kHostRetiring)))
             return;
-        Map used = Map(peek(&host->map.tag)) << 64 | peek(&host->map.ptr);  // (a hint: torn reads)
+        Map used = Map(peek(&host->map.hi)) << 64 | peek(&host->map.lo);  // (a hint: torn reads)
         if (used == kHeaderOnly) {
             // A hint only: an unowned host may be adopted, carved from and let go of between
             // our reads of the state and of the map, leaving the state word as we read it
@@ -1928,7 +1925,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
             s |= kHostRetiring;
             // (An acquire load: what the threads that gave the runs back did to their pages
             // happens before the slot goes to its next user.)
-            if (map_of(load_tagged(&host->map)) != kHeaderOnly) {
+            if (map_of(load_pair(&host->map)) != kHeaderOnly) {
                 s = host->state.fetch_and(~kHostRetiring, std::memory_order_seq_cst) & ~kHostRetiring;
                 // An adopter that popped its entry meanwhile passed it over: offer it again
                 // (adopt_offer adds no second entry if one is still waiting).
@@ -1951,7 +1948,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
 }
 
 /* Give a run back to its host (any thread). */
-void host_release(Host *host, unsigned first, unsigned pages) {
+void host_give(Host *host, unsigned first, unsigned pages) {
     Map bits = run_bits(first, pages);
     uint64_t now = now_ms();
     for (unsigned i = first; i < first + pages; i++) host->freed_at[i].store(now, std::memory_order_relaxed);
@@ -1959,9 +1956,9 @@ void host_release(Host *host, unsigned first, unsigned pages) {
     host->dirty[1].fetch_or(uint64_t(bits >> 64), std::memory_order_release);
     g_host_dirty.add(long(pages * kPage));
     DEBUG_CHECK(host->run[first] == pages, "a medium run given back with another length: host", host);
-    Tagged t = load_tagged(&host->map);
+    Pair t = load_pair(&host->map);
     do DEBUG_CHECK((map_of(t) & bits) == bits, "a medium run given back while free: host", host);
-    while (!cas_tagged(&host->map, t, tagged_of(map_of(t) & ~bits)));
+    while (!cas_pair(&host->map, t, pair_of(map_of(t) & ~bits)));
     host_settle(host);
     decay_tick();
 }
@@ -1999,8 +1996,8 @@ Host *host_get(bool adopt) {
     if (dirty) g_host_dirty.add(long((kSbPages - 1) * kPage));
     uint64_t now = now_ms();
     for (auto &f : host->freed_at) f.store(now, std::memory_order_relaxed);
-    __atomic_store_n(&host->map.ptr, uintptr_t(kHeaderOnly), __ATOMIC_RELAXED);
-    __atomic_store_n(&host->map.tag, uint64_t(0), __ATOMIC_RELAXED);
+    __atomic_store_n(&host->map.lo, uintptr_t(kHeaderOnly), __ATOMIC_RELAXED);
+    __atomic_store_n(&host->map.hi, uint64_t(0), __ATOMIC_RELAXED);
     host->state.store(host_sig(host) | kHostOwned, std::memory_order_release);
     side_of(uintptr_t(host))->role.store(kRoleHost, std::memory_order_release);
     return host;
@@ -2026,7 +2023,7 @@ void runs_give_back(Held &held, unsigned i) {
     if (!r.at) return;
     held.run_bytes -= r.pages * kPage;
     Host *host = reinterpret_cast<Host *>(r.at & ~(kSbSize - 1));
-    host_release(host, unsigned((r.at & (kSbSize - 1)) / kPage), r.pages);
+    host_give(host, unsigned((r.at & (kSbSize - 1)) / kPage), r.pages);
     r.at = 0;
     r.pages = 0;
 }
@@ -2071,7 +2068,7 @@ void *medium_alloc(Heap *h, unsigned pages, size_t align, bool *clean) {
             if (!h->host) break;
         }
     }
-    if (throwaway) heap_release(h);
+    if (throwaway) heap_hand_back(h);
     if (!at) return nullptr;
     g_medium_in_use.add(long(pages * kPage));
     return reinterpret_cast<void *>(at);
@@ -2101,10 +2098,12 @@ void medium_free(void *p, const char *op) {
         held_leave(h->held);
         return;
     }
-    host_release(host, i, pages);
+    host_give(host, i, pages);
 }
 
-/* ---- 7d. large engine: runs of whole slots, or mappings of their own ----------------- *
+/* ===================================================================================== *
+ * 11. Large engine: runs of whole slots, or mappings of their own
+ * ===================================================================================== *
  * A large block starts a run of slots with a header page (the block follows at the
  * alignment asked for, at least a page in).  Runs of up to 64 slots (32 MiB) come from
  * the slot store; bigger blocks, or alignments above 32 MiB, get a mapping of their own,
@@ -2254,8 +2253,10 @@ void *large_resize(void *p, size_t size) {
     return reinterpret_cast<char *>(hdr) + hdr->offset;
 }
 
-/* ---- 7e. decay: free memory unused for the decay delay goes back to the OS --------------- *
- * No thread of our own: the slow paths that free memory (slots_give, host_release) call
+/* ===================================================================================== *
+ * 12. Decay: free memory unused for the decay delay goes back to the OS
+ * ===================================================================================== *
+ * No thread of our own: the slow paths that free memory (slots_give, host_give) call
  * decay_tick, and every quarter of the delay one of them walks the slot store and the
  * hosts and gives back, in runs as long as they come, what has been free that long.
  * Past the retain limit it gives back free pages however recent, the older first, until
@@ -2317,14 +2318,14 @@ void purge_host(Host *host, uint64_t cutoff, long budget, bool spare_huge) {
     do {
         if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostRetired | kHostPurging | kHostRetiring))) return;
     } while (!host->state.compare_exchange_weak(s, s | kHostPurging, std::memory_order_seq_cst));
-    Tagged t = load_tagged(&host->map);
+    Pair t = load_pair(&host->map);
     Map expired = 0, cand = dirty_map(host) & ~map_of(t);
     for (unsigned i = 1; i < kSbPages && budget > 0; i++)
         if ((cand >> i & 1) && host->freed_at[i].load(std::memory_order_relaxed) <= cutoff) {
             expired |= Map(1) << i;
             budget -= long(kPage);
         }
-    while (expired && !cas_tagged(&host->map, t, tagged_of(map_of(t) | expired))) expired &= ~map_of(t);
+    while (expired && !cas_pair(&host->map, t, pair_of(map_of(t) | expired))) expired &= ~map_of(t);
     for (unsigned i = 1; expired && i < kSbPages;) {  // one madvise per run of pages
         if (!(expired >> i & 1)) { i++; continue; }
         unsigned n = 1;
@@ -2334,8 +2335,8 @@ void purge_host(Host *host, uint64_t cutoff, long budget, bool spare_huge) {
     }
     if (expired) {
         dirty_clear(host, expired);
-        t = load_tagged(&host->map);
-        while (!cas_tagged(&host->map, t, tagged_of(map_of(t) & ~expired))) {}
+        t = load_pair(&host->map);
+        while (!cas_pair(&host->map, t, pair_of(map_of(t) & ~expired))) {}
     }
     host->state.fetch_and(~kHostPurging, std::memory_order_seq_cst);
     host_settle(host);
@@ -2380,7 +2381,9 @@ void decay_tick() {
     g_purging.store(false, std::memory_order_release);
 }
 
-/* ---- 7f. a heap handed back: at thread exit, or after one allocation past it ------------ */
+/* ===================================================================================== *
+ * 13. A heap handed back: at thread exit, or after one allocation past it
+ * ===================================================================================== */
 /* Let go of everything the heap owns and holds: its superblocks (empty ones go to the
  * slot store, the others are detached), its host, its outbox and run cache. */
 void heap_let_go(Heap *h) {
@@ -2396,7 +2399,7 @@ void heap_let_go(Heap *h) {
     if (h->host) host_detach(h->host);
     h->host = nullptr;
 }
-void heap_release(Heap *h) {
+void heap_hand_back(Heap *h) {
     heap_let_go(h);
     h->in_use = false;
     g_free_heaps.push(uintptr_t(h));
@@ -2432,11 +2435,13 @@ void after_fork_child() {
         o.busy.store(0, std::memory_order_relaxed);  // nobody is inside any more
         o.claim.store(0, std::memory_order_relaxed);
         if (!h->in_use || h == tls_heap || h->changing.load(std::memory_order_relaxed)) continue;
-        heap_release(h);
+        heap_hand_back(h);
     }
 }
 
-/* ---- 7g. dispatch by size ------------------------------------------------------------ */
+/* ===================================================================================== *
+ * 14. Dispatch by size
+ * ===================================================================================== */
 /* Can a host hold a run of `pages` pages aligned to `align`?  (Its first page that is a
  * multiple of the alignment is page align/kPage: page 0 is the header.) */
 inline bool fits_host(size_t pages, size_t align) {
@@ -2637,7 +2642,9 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
     return q;
 }
 
-/* ---- 7h. statistics and trimming --------------------------------------------------- */
+/* ===================================================================================== *
+ * 15. Statistics and trimming
+ * ===================================================================================== */
 /* Blocks in use per small class, found by walking every carved superblock header: a
  * detached superblock counts down in its remote word; an owned one has handed out the
  * blocks below its bump pointer, less its free list and its remote list.  Blocks held in
@@ -2695,8 +2702,8 @@ __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
             uintptr_t slot = a->base + i * kSbSize;
             if (side_of(slot)->role.load(std::memory_order_relaxed) != kRoleHost) continue;
             auto *host = reinterpret_cast<Host *>(slot);
-            uint64_t lo = peek(&host->map.ptr) | peek(&host->dirty[0]);
-            uint64_t hi = peek(&host->map.tag) | peek(&host->dirty[1]);
+            uint64_t lo = peek(&host->map.lo) | peek(&host->dirty[0]);
+            uint64_t hi = peek(&host->map.hi) | peek(&host->dirty[1]);
             pages += unsigned(bits_set(~lo) + bits_set(~hi));
         }
     }
@@ -2899,12 +2906,22 @@ bool trim_all() {
     return g_slots_dirty.get() + g_host_dirty.get() < before;
 }
 
-}  // namespace
 
 /* ===================================================================================== *
- * 8. Entry points.
+ * 16. Entry points.
  * ===================================================================================== */
-namespace {
+/* Start-up, at load time (before main, and before any thread of the program): the
+ * options, the first arena, the thread-exit key, the fork handler; at exit, the report. */
+__attribute__((constructor)) void lite_malloc_init() {
+    options_from_env();
+    if (!g_arena_list.load(std::memory_order_acquire)) add_arena();
+    make_exit_key();
+    pthread_atfork(nullptr, nullptr, after_fork_child);
+}
+__attribute__((destructor)) void lite_malloc_fini() {
+    if (long stats = option(kOptStats)) print_report(stats == 2);
+}
+
 
 /* Every entry point is written once, here, parameterised by what to do with a pointer
  * that is not ours: forward it to the C library's allocator when it is one of its blocks
