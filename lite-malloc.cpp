@@ -55,6 +55,11 @@
  *   side slot    per-slot words kept outside the slot (role, adoption link, freed_at)
  *   option       a setting read at start-up and changeable while running (section 1)
  *   live view    the directory of counters lite-malloc-stat reads from outside (15)
+ *   pair         two words swapped together by cmpxchg16b (section 3)
+ *   canary       the second word of a free small block: its superblock's random value
+ *   hand back    a heap's owner letting go of all of it (thread exit; section 13)
+ *   give         returning blocks, runs or slots to where they came from (remote_give,
+ *                host_give, slots_give); "release" is said of pages only (purge)
  */
 #include "lite-malloc.h"
 
