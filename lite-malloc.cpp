@@ -337,6 +337,12 @@ struct Clock {
     std::atomic<uint64_t> tsc0{0}, ns0{0}, ticks_per_ms{3000000};
     std::atomic<int> state{0};  // 0 nothing, 1 starting point taken, 2 measuring, 3 measured
 } g_clock;
+/* Every bit of x spread over every bit of the result (for secrets and canaries). */
+inline uint64_t mix64(uint64_t x) {
+    x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
+    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93;
+    return x ^ (x >> 32);
+}
 uint64_t monotonic_ns() {
     struct timespec ts;
     syscall6(SYS_clock_gettime, CLOCK_MONOTONIC, long(&ts), 0, 0, 0, 0);
@@ -1415,9 +1421,7 @@ void draw_secrets() {
         memcpy(r, random, sizeof r);  // 16 bytes, not necessarily aligned
         x ^= r[0] + r[1] * 3;
     }
-    x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
-    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93;
-    uintptr_t key = (x ^ (x >> 32)) | 1, none = 0;
+    uintptr_t key = mix64(x) | 1, none = 0;
     g_fast.link_key.compare_exchange_strong(none, key, std::memory_order_acq_rel);
 }
 
@@ -1611,9 +1615,7 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
     // A fresh canary for each incarnation of the slot: canaries a former one left in the
     // memory (at other offsets, under another class) never match this one's.
-    uint64_t x = __builtin_ia32_rdtsc() ^ uintptr_t(sb) ^ Block::key();
-    x = (x ^ (x >> 31)) * 0x7fb5d329728ea185;
-    sb->canary = (x ^ (x >> 27)) | 1;
+    sb->canary = mix64(__builtin_ia32_rdtsc() ^ uintptr_t(sb) ^ Block::key()) | 1;
     sb->remote.store(0, std::memory_order_relaxed);
     sb->owner.store(h, std::memory_order_release);
     side_of(uintptr_t(sb))->role.store(kRoleSmall, std::memory_order_release);
@@ -1681,7 +1683,10 @@ bool detach(Superblock *sb, Heap *h) {
     uint32_t spare = free_list_length(sb) +
                      uint32_t((blocks_end(sb) - sb->bump.load(std::memory_order_relaxed)) / sb->block_size);
     DEBUG_CHECK(spare <= sb->capacity, "more free blocks than the superblock holds", sb);
-    if (kDebug) debug_check_list(sb, sb->free, "the free list"), debug_check_list(sb, sb->reserve, "the reserve list");
+    if (kDebug) {
+        debug_check_list(sb, sb->free, "the free list");
+        debug_check_list(sb, sb->reserve, "the reserve list");
+    }
     uint32_t out = sb->capacity - spare;
     sb->owner.store(nullptr, std::memory_order_release);
     if (out == 0 && !sb->remote.load(std::memory_order_acquire)) {
@@ -3003,7 +3008,6 @@ inline bool foreign_is_libc(void *p) { return libc_usable(p) != 0; }
 size_t foreign_usable(void *p) { return libc_usable(p); }
 #else
 inline bool foreign_is_libc(void *) { return false; }
-inline size_t foreign_usable(void *) { return 0; }
 #endif
 /* What the C library's names do with a pointer that is not ours (the lite_* names abort). */
 constexpr Foreign kForeign = LITE_FORWARDS_FOREIGN ? Foreign::kForward : Foreign::kAbort;

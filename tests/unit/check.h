@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/resource.h>
+#include <pthread.h>
 
 #include "lite-malloc.h"
 
@@ -341,5 +342,18 @@ static inline size_t required_align(size_t n)
     if (n >= 2) return 2;
     return 1;
 }
+
+/* start_threads: n threads running fn, thread i with (void *)i as its argument;
+ * join_threads waits for them all. */
+__attribute__((unused)) static void start_threads(pthread_t *th, int n, void *(*fn)(void *))
+{
+    for (uintptr_t i = 0; i < (uintptr_t)n; i++)
+        CHECK(pthread_create(&th[i], NULL, fn, (void *)i) == 0, "pthread_create of thread %d", (int)i);
+}
+__attribute__((unused)) static void join_threads(pthread_t *th, int n)
+{
+    for (int i = 0; i < n; i++) CHECK(pthread_join(th[i], NULL) == 0, "pthread_join of thread %d", i);
+}
+
 
 #endif /* LITE_TEST_CHECK_H */

@@ -162,8 +162,7 @@ int main(void)
     for (int i = 0; i < PRE; i++) pre[i] = make_block(pick_size(&rng), ++seed);
 
     pthread_t th[NWORKERS];
-    for (uintptr_t i = 0; i < NWORKERS; i++)
-        CHECK(pthread_create(&th[i], NULL, worker, (void *)i) == 0, "pthread_create");
+    start_threads(th, NWORKERS, worker);
 
     /* the workers publish blocks from their first operations on: wait for enough of them
      * (slots never empty again in the parent, so this holds for every fork) */
@@ -201,7 +200,7 @@ int main(void)
         }
     }
     atomic_store(&stop, 1);
-    for (int i = 0; i < NWORKERS; i++) pthread_join(th[i], NULL);
+    join_threads(th, NWORKERS);
     CHECK(failed == 0, "%d of %d children failed", failed, NFORKS);
     for (int i = 0; i < SHARED; i++) {
         char *p = atomic_exchange(&shared_slots[i], NULL);

@@ -107,8 +107,7 @@ int main(void)
     expect_lite(probe, "malloc");
     free(probe);
     pthread_t th[NWORKERS];
-    for (uintptr_t i = 0; i < NWORKERS; i++)
-        CHECK(pthread_create(&th[i], NULL, worker, (void *)i) == 0, "pthread_create");
+    start_threads(th, NWORKERS, worker);
     int failed = 0;
     for (int k = 0; k < NFORKS; k++) {
         pid_t pid = fork();
@@ -123,7 +122,7 @@ int main(void)
         }
     }
     atomic_store(&stop, 1);
-    for (int i = 0; i < NWORKERS; i++) pthread_join(th[i], NULL);
+    join_threads(th, NWORKERS);
     CHECK(failed == 0, "%d of %d children failed", failed, NFORKS);
     for (int i = 0; i < TABLE; i++) {
         char *p = atomic_exchange(&table[i], NULL);

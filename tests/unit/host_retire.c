@@ -57,12 +57,11 @@ int main(void)
     expect_lite(probe, "malloc(100000)");
     free(probe);
     pthread_t th[THREADS];
-    for (uintptr_t i = 0; i < THREADS; i++)
-        CHECK(pthread_create(&th[i], NULL, worker, (void *)i) == 0, "pthread_create");
+    start_threads(th, THREADS, worker);
     struct timespec ts = {SECONDS, 0};
     nanosleep(&ts, NULL);
     atomic_store(&stop, 1);
-    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    join_threads(th, THREADS);
     for (int i = 0; i < SLOTS; i++) free(atomic_exchange(&table[i], NULL));
     note("host_retire: %ld cross-thread swaps of medium blocks in %d s, every block whole", atomic_load(&swaps),
          SECONDS);

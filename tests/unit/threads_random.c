@@ -134,9 +134,8 @@ int main(void)
     for (int i = 0; i < XSLOTS; i++) pthread_mutex_init(&xlock[i], NULL);
     struct lite_malloc_stats s0 = get_stats();
     pthread_t th[NTHREADS];
-    for (uintptr_t i = 0; i < NTHREADS; i++)
-        CHECK(pthread_create(&th[i], NULL, worker, (void *)i) == 0, "pthread_create");
-    for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+    start_threads(th, NTHREADS, worker);
+    join_threads(th, NTHREADS);
     size_t left = 0;
     for (int i = 0; i < XSLOTS; i++) {
         if (xchg[i].p) {
