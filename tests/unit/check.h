@@ -356,4 +356,12 @@ __attribute__((unused)) static void join_threads(pthread_t *th, int n)
 }
 
 
+/* expect_lite_serves(n): malloc(n) is a lite-malloc block (then freed). */
+#define expect_lite_serves(n)                      \
+    do {                                           \
+        void *probe_ = malloc(n);                  \
+        expect_lite(probe_, "malloc(" #n ")");     \
+        free(probe_);                              \
+    } while (0)
+
 #endif /* LITE_TEST_CHECK_H */

@@ -53,9 +53,7 @@ static void *worker(void *arg)
 int main(void)
 {
     watchdog(120);
-    char *probe = malloc(100000);
-    expect_lite(probe, "malloc(100000)");
-    free(probe);
+    expect_lite_serves(100000);
     pthread_t th[THREADS];
     start_threads(th, THREADS, worker);
     struct timespec ts = {SECONDS, 0};
