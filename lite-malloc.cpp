@@ -1125,6 +1125,10 @@ inline bool freed_already_else_mark(Superblock *sb, Block *b) {
     b->canary = sb->canary;
     return false;
 }
+/* The owner's free(): the same test, without the mark (free_local sets it). */
+inline bool freed_already_here(const Superblock *sb, const Block *b) {
+    return has_canary(sb) ? b->canary == sb->canary : b == sb->free;
+}
 /* realloc(): is the block free already?  (The canary only: sb may be another heap's.) */
 inline bool freed_already(const Superblock *sb, const Block *b) { return has_canary(sb) && b->canary == sb->canary; }
 
@@ -1767,7 +1771,7 @@ NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
     }
 }
 
-NOINLINE void *small_refill(Heap *h, unsigned c);
+NOINLINE void *small_refill(Heap *h, unsigned c) noexcept;
 
 inline Block *take_block(Superblock *sb) {  // null when the owner's free list is empty
     Block *b = sb->free;
@@ -1818,7 +1822,7 @@ void *small_refill_owned(Heap *h, unsigned c) {
     return small_alloc(h, c);
 }
 
-NOINLINE void *small_refill(Heap *h, unsigned c) {
+NOINLINE void *small_refill(Heap *h, unsigned c) noexcept {
     if (h != &g_bootstrap) return small_refill_owned(h, c);
     h = heap_for_thread();
     if (!h) { set_enomem(); return nullptr; }
@@ -2480,7 +2484,7 @@ NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
     return p;
 }
 
-NOINLINE void *alloc_not_small(size_t size) {  // out of line: malloc needs no stack frame
+NOINLINE void *alloc_not_small(size_t size) noexcept {  // out of line: malloc needs no stack frame
     if (size <= kSmallMax) return small_alloc(tls_heap, class_of(size));
     bool clean;
     return alloc_big(size, 0, &clean);
@@ -2526,13 +2530,20 @@ inline Role role_of(const Superblock *sb) {
 enum class Foreign { kAbort, kForward };
 
 /* A small block goes back on its owner's free list: the caller is the owner. */
-inline void free_local(Superblock *sb, Block *b, const char *op) {
+inline bool outside_blocks(Superblock *sb, Block *b) {
     // Not in the header (where other threads' remote word lives), not at or above the
     // bump pointer (never handed out): two tests and two branches.  (The padding between
     // the header and the first block of a class aligned beyond it is not told apart.)
-    if (UNLIKELY((uintptr_t(b) & (kSbSize - 1)) < kSbHeader || reinterpret_cast<char *>(b) >= sb->bump.load(std::memory_order_relaxed)))
-        fatal(op, "invalid pointer", b);
-    if (UNLIKELY(freed_already_else_mark(sb, b))) fatal(op, "double free of", b);
+    return (uintptr_t(b) & (kSbSize - 1)) < kSbHeader || reinterpret_cast<char *>(b) >= sb->bump.load(std::memory_order_relaxed);
+}
+/* Why free_local refused b; never returns.  Not declared noreturn, so that free_local
+ * reaches it by a jump and the fast path needs no stack frame. */
+NOINLINE void free_local_refused(Superblock *sb, Block *b, const char *op) noexcept {
+    fatal(op, outside_blocks(sb, b) ? "invalid pointer" : "double free of", b);
+}
+inline void free_local(Superblock *sb, Block *b, const char *op) {
+    if (UNLIKELY(outside_blocks(sb, b) || freed_already_here(sb, b))) return free_local_refused(sb, b, op);
+    if (has_canary(sb)) b->canary = sb->canary;
     b->set_next(sb->free);
     sb->free = b;
 }
@@ -2570,7 +2581,7 @@ NOINLINE bool free_slow(void *p, const char *op) {
 /* A block in the first arena that is not a small block of this thread's.  The common
  * case, a small block of another superblock, goes straight to the outbox without the
  * general slow path's questions. */
-NOINLINE void free_remote(Superblock *sb, void *p, const char *op) {
+NOINLINE void free_remote(Superblock *sb, void *p, const char *op) noexcept {
     if (role_of(sb) != kRoleSmall) {
         free_slow(p, op);  // (never false here: the first arena is ours)
         return;
@@ -3013,7 +3024,7 @@ inline bool foreign_is_libc(void *) { return false; }
 constexpr Foreign kForeign = LITE_FORWARDS_FOREIGN ? Foreign::kForward : Foreign::kAbort;
 
 template <Foreign F>
-NOINLINE void do_free_slow(void *p) {
+NOINLINE void do_free_slow(void *p) noexcept {
     if (!p || free_slow(p, "free")) return;
     if constexpr (F == Foreign::kForward)
         if (foreign_is_libc(p)) { __libc_free(p); return; }
@@ -3397,10 +3408,17 @@ extern "C" void lite_cxx_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") _
 #endif
 namespace {
 typedef void (*lite_new_handler)();
+#if LITE_HAS_ALLOCATOR  // the allocator is in this file: its fast paths inline here
+inline void *cxx_malloc(size_t size) { return alloc(size); }
+inline void cxx_free(void *p) { do_free<Foreign::kAbort>(p); }
+#else
+inline void *cxx_malloc(size_t size) { return lite_malloc(size); }
+inline void cxx_free(void *p) { lite_free(p); }
+#endif
 
 COLD void *cxx_new_retry(size_t size, size_t align, bool nothrow) {
     for (;;) {
-        void *p = align ? lite_aligned_alloc(align, size < align ? align : size) : lite_malloc(size);
+        void *p = align ? lite_aligned_alloc(align, size < align ? align : size) : cxx_malloc(size);
         if (p) return p;
         lite_new_handler handler = nullptr;
 #if LITE_WEAK_LIBSTDCXX  // absent in a process without libstdc++
@@ -3417,10 +3435,22 @@ COLD void *cxx_new_retry(size_t size, size_t align, bool nothrow) {
         handler();
     }
 }
+#if LITE_HAS_ALLOCATOR
+NOINLINE void *cxx_new_slow(size_t size) {
+    void *p = alloc(size);
+    return p ? p : cxx_new_retry(size, 0, false);
+}
+inline void *cxx_new(size_t size) {  // malloc's fast path, then a jump: no stack frame
+    if (LIKELY(size <= kFastMax))
+        if (Block *b = take_block(tls_heap->by_slot[slot_of(size)])) return b;
+    return cxx_new_slow(size);
+}
+#else
 inline void *cxx_new(size_t size) {
     void *p = lite_malloc(size);
     return LIKELY(p != nullptr) ? p : cxx_new_retry(size, 0, false);
 }
+#endif
 #if defined(__cpp_aligned_new)
 inline void *cxx_new_aligned(size_t size, std::align_val_t align) {
     return cxx_new_retry(size, size_t(align), false);
@@ -3439,12 +3469,12 @@ LITE_CXX_API void *operator new(size_t n) { return cxx_new(n); }
 LITE_CXX_API void *operator new[](size_t n) { return cxx_new(n); }
 LITE_CXX_API void *operator new(size_t n, const std::nothrow_t &) noexcept { return cxx_new_nothrow(n, 0); }
 LITE_CXX_API void *operator new[](size_t n, const std::nothrow_t &) noexcept { return cxx_new_nothrow(n, 0); }
-LITE_CXX_API void operator delete(void *p) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete(void *p, const std::nothrow_t &) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p, const std::nothrow_t &) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete(void *p, size_t) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p, size_t) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete[](void *p) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete(void *p, const std::nothrow_t &) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete[](void *p, const std::nothrow_t &) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete(void *p, size_t) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete[](void *p, size_t) noexcept { cxx_free(p); }
 #if defined(__cpp_aligned_new)  /* C++17 */
 LITE_CXX_API void *operator new(size_t n, std::align_val_t a) { return cxx_new_aligned(n, a); }
 LITE_CXX_API void *operator new[](size_t n, std::align_val_t a) { return cxx_new_aligned(n, a); }
@@ -3454,11 +3484,11 @@ LITE_CXX_API void *operator new(size_t n, std::align_val_t a, const std::nothrow
 LITE_CXX_API void *operator new[](size_t n, std::align_val_t a, const std::nothrow_t &) noexcept {
     return cxx_new_nothrow(n, size_t(a));
 }
-LITE_CXX_API void operator delete(void *p, std::align_val_t) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p, std::align_val_t) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete(void *p, size_t, std::align_val_t) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p, size_t, std::align_val_t) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete(void *p, std::align_val_t, const std::nothrow_t &) noexcept { lite_free(p); }
-LITE_CXX_API void operator delete[](void *p, std::align_val_t, const std::nothrow_t &) noexcept { lite_free(p); }
+LITE_CXX_API void operator delete(void *p, std::align_val_t) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete[](void *p, std::align_val_t) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete(void *p, size_t, std::align_val_t) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete[](void *p, size_t, std::align_val_t) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete(void *p, std::align_val_t, const std::nothrow_t &) noexcept { cxx_free(p); }
+LITE_CXX_API void operator delete[](void *p, std::align_val_t, const std::nothrow_t &) noexcept { cxx_free(p); }
 #endif
 #endif
