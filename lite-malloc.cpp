@@ -2277,8 +2277,20 @@ void *large_resize(void *p, size_t size) {
  * three quarters of the limit are left.                                              */
 std::atomic<uint64_t> g_next_decay{0};
 
+/* The retain limit in force: the option's, scaled down for a program whose footprint
+ * never came near it.  A program keeps at most half of the most memory it ever had in
+ * use at once (the slots handed out, at their peak), and always 64 MiB: a small program
+ * does not sit on 256 MiB it freed once, and a large one's churn is not purged and
+ * faulted back in.  -1: keep everything. */
+constexpr long kRetainFloor = long(64) << 20;
+long retain_limit() {
+    long opt = retain_bytes(), scaled = g_slots_used.peak() / 2;
+    if (opt < 0) return -1;
+    scaled = scaled > kRetainFloor ? scaled : kRetainFloor;
+    return opt < scaled ? opt : scaled;
+}
 bool over_retain() {
-    long retain = retain_bytes();
+    long retain = retain_limit();
     return retain >= 0 && g_slots_dirty.get() + g_host_dirty.get() > retain;
 }
 
@@ -2378,7 +2390,7 @@ void purge(uint64_t cutoff, long keep = 0, bool spare_huge = false) {
 std::atomic<bool> g_purging{false};  // one pass at a time (and none from inside a pass)
 
 void decay_tick() {
-    long retain = retain_bytes();
+    long retain = retain_limit();
     if (retain < 0) return;  // keep everything
     uint64_t now = now_ms(), next = g_next_decay.load(std::memory_order_relaxed);
     bool over = over_retain();
@@ -2797,8 +2809,9 @@ void report_text(Sink &k) {
     k.put("  in use     %10.1f MiB   small %.1f, medium %.1f, large %.1f\n", mib(st.bytes_in_use),
           mib(st.bytes_in_use - size_t(g_medium_in_use.get()) - st.large_in_use),
           mib(size_t(g_medium_in_use.get())), mib(st.large_in_use));
-    k.put("  cached     %10.1f MiB   free, kept backed for reuse (retain limit %ld MiB)\n",
-          mib(st.bytes_cached), option(kOptRetainMb));
+    long in_force = retain_limit();
+    k.put("  cached     %10.1f MiB   free, kept backed for reuse (retain limit %ld MiB, %.0f in force)\n",
+          mib(st.bytes_cached), option(kOptRetainMb), in_force < 0 ? -1.0 : mib(size_t(in_force)));
     k.put("  released   %10.1f MiB   free, given back to the OS, address space kept\n", mib(st.bytes_released));
     k.put("  peak RSS   %10.1f MiB   (VmHWM, the whole process)\n", double(proc_kib("/proc/self/status", "VmHWM:")) / 1024);
     k.put("  huge pages %10zu regions of 2 MiB asked for; AnonHugePages %ld KiB (the whole process)\n",
@@ -2836,7 +2849,8 @@ void report_json(Sink &k) {
     auto sys = [](Sys s) { return (unsigned long)g_syscalls[s].load(std::memory_order_relaxed); };
     k.put("\"syscalls\":{\"mmap\":%lu,\"munmap\":%lu,\"mprotect\":%lu,\"madvise\":%lu,\"mremap\":%lu},", sys(kSysMmap),
           sys(kSysMunmap), sys(kSysMprotect), sys(kSysMadvise), sys(kSysMremap));
-    k.put("\"purged\":%lu,\"options\":{", (unsigned long)g_purged_bytes.load(std::memory_order_relaxed));
+    k.put("\"purged\":%lu,\"retain_limit\":%ld,\"options\":{", (unsigned long)g_purged_bytes.load(std::memory_order_relaxed),
+          retain_limit());
     for (unsigned o = 0; o < kOptCount; o++) k.put("%s\"%s\":%ld", o ? "," : "", kOptions[o].key, option(Opt(o)));
     k.put("},\"classes\":[");
     for (unsigned c = 0, n = 0; c < kNumClasses; c++)

@@ -41,11 +41,13 @@
  *     breaks code that uses SSE loads or alignas(16) types on heap memory.  Use 8 only if
  *     you know your program.
  *
- * LITE_MALLOC_RETAIN_MB (default 128)
+ * LITE_MALLOC_RETAIN_MB (default 256)
  *     An upper bound on free memory kept backed by RAM: free pages unused for a second go
- *     back to the OS anyway (madvise, the mapping stays); past this many MiB, free pages
- *     go back however recent, until three quarters of it remain.  -1 keeps everything
- *     (the original behaviour).  The environment variable of the same name overrides it.
+ *     back to the OS anyway (madvise, the mapping stays); past the limit, free pages go
+ *     back however recent, until three quarters of it remain.  The limit in force is
+ *     the smaller of this many MiB and half the most memory the program ever had in use
+ *     at once, that half counted as at least 64 MiB.  -1 keeps everything (the original
+ *     behaviour).  The environment variable of the same name overrides it.
  *
  * LITE_MALLOC_HUGE_PAGES (default 1)
  *     1: a 2 MiB region of the heap densely used by live small blocks is backed by a huge
@@ -78,7 +80,7 @@
 #define LITE_MALLOC_HUGE_PAGES 1
 #endif
 #ifndef LITE_MALLOC_RETAIN_MB
-#define LITE_MALLOC_RETAIN_MB 128
+#define LITE_MALLOC_RETAIN_MB 256
 #endif
 
 #ifdef __cplusplus
