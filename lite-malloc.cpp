@@ -49,7 +49,8 @@
  *   dirty        free memory whose pages may be resident ("cached" in the statistics)
  *   purge        giving free pages back to the OS with madvise ("released" afterwards)
  *   decay        purging what has been free for the decay delay
- *   retain limit the most dirty memory kept, however recent (LITE_MALLOC_RETAIN_MB)
+ *   retain limit the most dirty memory kept, however recent (LITE_MALLOC_RETAIN_MB,
+ *                scaled down to half the peak footprint, at least 64 MiB; section 12)
  *   tail         resident pages of a small superblock above its bump pointer
  *   region       2 MiB, 2 MiB-aligned: four slots; the unit of huge pages
  *   side slot    per-slot words kept outside the slot (role, adoption link, freed_at)
@@ -1074,9 +1075,9 @@ inline uint32_t remote_count(uintptr_t r) { return uint32_t(r >> kCountShift); }
 inline Block *remote_list(uintptr_t r) { return reinterpret_cast<Block *>(r & kPtrMask); }
 
 struct Superblock {
-    // line 0: the owner's, read by others
-    Block *free;                 // the owner's free list
-    Block *reserve;              // more free blocks of the owner's, taken when `free` runs dry
+    // line 0: read by every free, the other threads' too; written seldom (bump: once per
+    // kExtendBytes of blocks), so that a thread freeing into it does not miss on a line
+    // its owner writes at every malloc and free
     std::atomic<Heap *> owner;   // the heap that allocates from it; null if none
     std::atomic<char *> bump;    // first block never handed out (others read it to validate)
     uint64_t canary;             // this incarnation's canary (see Block); never 0
@@ -1086,15 +1087,16 @@ struct Superblock {
     uint16_t first;              // offset of the first block
     uint8_t kind;
     uint8_t size_class;
-    // line 1: shared
-    alignas(64) std::atomic<uintptr_t> remote;
-    std::atomic<uintptr_t> link;  // next node in a pool stack
-    uint32_t pad1_[2];            // (free)
     // The owner's, rarely: the pages below `resident_end` (an offset) may be resident,
     // since `resident_at` (ms); those above the bump pointer are the tail (tail_trim).
     uint32_t resident_end;
     uint64_t resident_at;
-    char pad2_[24];
+    std::atomic<uintptr_t> link;  // next node in a pool stack (free superblocks only)
+    // line 1: written all the time, by the owner (its lists) and by batches of remote frees
+    alignas(64) Block *free;     // the owner's free list
+    Block *reserve;              // more free blocks of the owner's, taken when `free` runs dry
+    std::atomic<uintptr_t> remote;
+    char pad1_[40];
 };
 static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two cache lines");
 
