@@ -77,6 +77,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <sys/auxv.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -330,6 +331,19 @@ void *os_remap(void *old, size_t old_len, size_t len, int flags, void *to) {
 }
 #endif
 void os_write(const char *s, size_t n) { syscall6(SYS_write, 2, long(s), long(n), 0, 0, 0); }
+
+/* The asymmetric fence (membarrier, Linux 4.14): a thread that rarely needs store-load
+ * order against many others pays a system call that runs a full barrier on every CPU
+ * running one of them, so that they need only a compiler barrier on their side.  Used
+ * by held_enter/held_claim; ThreadSanitizer cannot see it, so its builds never register. */
+bool os_fence_register() {
+#ifdef LITE_TSAN
+    return false;
+#else
+    return syscall6(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0, 0, 0, 0) == 0;
+#endif
+}
+bool os_fence_others() { return syscall6(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0, 0, 0, 0) == 0; }
 
 /* Milliseconds for the decay of free memory, cheap enough for the slow paths: the TSC,
  * scaled by a rate measured once against CLOCK_MONOTONIC when the first 2^27 ticks have
@@ -629,6 +643,9 @@ struct alignas(64) FastRange {
     // The secret free-list links are xor-ed with, drawn once, before the first heap is
     // made: no free list exists before that, and none may outlive a change of key.
     std::atomic<uintptr_t> link_key{0};
+    // Set at start-up if the asymmetric fence works (section 2): an owner then enters
+    // what its heap holds with a plain store (held_enter), and a claimer fences for it.
+    std::atomic<bool> light_enter{false};
 } g_fast;
 inline uintptr_t read_once(const uintptr_t &v) {
 #ifdef LITE_TSAN
@@ -1318,9 +1335,12 @@ struct Host;
  *    run_cache_kb (1 MiB), given back to their hosts when evicted, at thread exit, by trim.
  * A thread that goes idle cannot give anything back: other threads do it for it
  * (held_claim_idle), and `busy`/`claim` keep the two from ever touching it at once
- * without a lock: the owner sets `busy` with an exchange (a full barrier) and then checks
- * `claim`; a claimer sets `claim` with a CAS and then checks `busy`.  Whoever looks
- * second backs off (the owner then frees its block or run directly).                 */
+ * without a lock: the owner sets `busy` and then checks `claim`; a claimer sets `claim`
+ * with a CAS and then checks `busy`.  Whoever looks second backs off (the owner then
+ * frees its block or run directly).  Each side's store must be ordered before its load:
+ * the owner, who enters at every remote free, does it with a plain store when the
+ * asymmetric fence works (section 2), the claimer, who comes rarely, by that fence;
+ * otherwise the owner's store is an exchange (a full barrier).                       */
 constexpr size_t kOutboxBytes = 16 << 10;
 constexpr uint32_t kOutboxSweep = 64;
 constexpr unsigned kOutboxWords = (kNumClasses + 63) / 64;
@@ -1500,9 +1520,17 @@ void outbox_send_all(Held &o) {
     o.swept_at = o.puts.load(std::memory_order_relaxed);
 }
 
-/* Enter as the owner; false when a claimer is giving everything back right now. */
+/* Enter as the owner; false when a claimer is giving everything back right now.  The
+ * store of `busy` must be ordered before the load of `claim` (and the claimer's store of
+ * `claim` before its load of `busy`): by an exchange, or, with light_enter, by the
+ * claimer's asymmetric fence. */
 inline bool held_enter(Held &o) {
-    o.busy.exchange(1, std::memory_order_seq_cst);
+    if (LIKELY(g_fast.light_enter.load(std::memory_order_relaxed))) {
+        o.busy.store(1, std::memory_order_relaxed);
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+        o.busy.exchange(1, std::memory_order_seq_cst);
+    }
     if (LIKELY(!o.claim.load(std::memory_order_seq_cst))) return true;
     o.busy.store(0, std::memory_order_release);
     return false;
@@ -1586,7 +1614,11 @@ void held_claim(Heap *v) {
     Held &o = v->held;
     int none = 0;
     if (!held_anything(o) || !o.claim.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) return;
-    if (!o.busy.load(std::memory_order_seq_cst)) held_give_back(o);
+    // light_enter is read after the CAS: an owner that saw it set (and stored `busy`
+    // plainly) did so after this CAS was visible, or is covered by the fence.  Should
+    // the fence fail, nothing is given back this time.
+    bool ordered = !g_fast.light_enter.load(std::memory_order_seq_cst) || os_fence_others();
+    if (ordered && !o.busy.load(std::memory_order_seq_cst)) held_give_back(o);
     o.claim.store(0, std::memory_order_release);
 }
 
@@ -2457,6 +2489,9 @@ void held_drop(Held &o) {
  * lock around fork can rule that out; the window is the fork itself.) */
 void after_fork_child() {
     g_purging.store(false, std::memory_order_relaxed);
+    // (one thread here: the flag may change either way; registering again is harmless)
+    g_fast.light_enter.store(g_fast.light_enter.load(std::memory_order_relaxed) && os_fence_register(),
+                             std::memory_order_relaxed);
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
         Held &o = h->held;
         if (o.busy.load(std::memory_order_relaxed) || o.claim.load(std::memory_order_relaxed)) held_drop(o);
@@ -2951,6 +2986,7 @@ bool trim_all() {
  * options, the first arena, the thread-exit key, the fork handler; at exit, the report. */
 __attribute__((constructor)) void lite_malloc_init() {
     options_from_env();
+    if (os_fence_register()) g_fast.light_enter.store(true, std::memory_order_release);
     if (!g_arena_list.load(std::memory_order_acquire)) add_arena();
     make_exit_key();
     pthread_atfork(nullptr, nullptr, after_fork_child);
