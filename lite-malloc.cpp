@@ -1033,9 +1033,11 @@ inline unsigned class_of(size_t n) { return kClasses.index[slot_of(n)]; }
 
 /* ===================================================================================== *
  * 6. Superblocks.
- *    kind tells what a superblock holds.  A small superblock's first cache line is its
- *    owner's (free list, bounds); the second is where other threads meet (the remote
- *    list and the pool link).
+ *    kind tells what a superblock holds.  A small superblock's first cache line is what
+ *    every free reads and nobody writes often (owner, bounds, canary, sizes); the second
+ *    is written all the time (the owner's lists, and the remote list other threads give
+ *    batches to), so that freeing into another thread's superblock reads no line its
+ *    owner keeps writing.
  *
  *    A small superblock is either OWNED by one heap, whose thread allocates from it (it is
  *    that heap's current superblock of its class: a heap owns no other), or DETACHED:
