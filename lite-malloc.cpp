@@ -1219,8 +1219,23 @@ inline uint32_t adopt_threshold(const Superblock *sb) { return sb->capacity / 8 
 /* Give n blocks of sb (linked head..tail) back.  An owned superblock keeps them on its
  * remote list for its owner; a detached one counts them down, and the call that brings
  * the last one back sends it to the pools.  One CAS for the whole batch. */
+/* The debug build's check of a list of sb's free blocks: every block on a block
+ * boundary below the bump pointer, no cycle.  Returns its length. */
+uint32_t debug_check_list(Superblock *sb, Block *list, const char *what) {
+    uint32_t n = 0;
+    for (Block *b = list; b; b = b->next(), n++) {
+        DEBUG_CHECK(n < sb->capacity, what, sb);  // (a cycle)
+        DEBUG_CHECK(small_block_ok(sb, b), what, b);
+    }
+    return n;
+}
+
 void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
     unsigned c = sb->size_class;  // stable until our blocks are back
+    // (a batch from an outbox ends in a null link; a single block's link is not set yet)
+    DEBUG_CHECK(head == tail ? n == 1 && small_block_ok(sb, head)
+                             : !tail->next() && debug_check_list(sb, head, "a batch of remote frees") == n,
+                "a batch of remote frees whose length or end is not its own, for", sb);
     uintptr_t old = sb->remote.load(std::memory_order_acquire), fresh;
     bool offer;
     for (;;) {
@@ -1676,14 +1691,6 @@ void extend(Superblock *sb) {
 
 /* Debug build: every block of a list lies on a block boundary of sb below its bump pointer,
  * and the list is no longer than the superblock holds. */
-void debug_check_list(Superblock *sb, Block *list, const char *what) {
-    uint32_t n = 0;
-    for (Block *b = list; b; b = b->next(), n++) {
-        DEBUG_CHECK(n < sb->capacity, what, sb);  // (a cycle)
-        DEBUG_CHECK(small_block_ok(sb, b), what, b);
-    }
-}
-
 /* Add a list of free blocks to the owner's: never a walk down a long list, whose every
  * block would be a cache miss (remote lists run to thousands of blocks). */
 void take_list(Superblock *sb, Block *list) {
@@ -2125,6 +2132,14 @@ void *medium_alloc(Heap *h, unsigned pages, size_t align, bool *clean) {
 }
 
 /* The pages of the live run that starts at p, or 0 when p starts no live run. */
+/* lite_owns: is q inside a live run of this host? */
+bool host_covers(Host *host, uintptr_t q) {
+    size_t page = (q & (kSbSize - 1)) / kPage;
+    for (size_t i = page; i >= 1; i--)  // the nearest live run at or before q's page
+        if (host->live[i].load(std::memory_order_acquire)) return page < i + host->run[i];
+    return false;
+}
+
 unsigned live_run_pages(const void *p) {
     uintptr_t at = uintptr_t(p);
     unsigned i = unsigned((at & (kSbSize - 1)) / kPage);
@@ -2239,6 +2254,13 @@ void large_unmap(LargeHeader *hdr) {
     g_large_mapped.add(-long(len));
     g_mapped.add(-long(len));
     os_unmap(hdr, len);
+}
+
+/* lite_owns: is q inside this live large block? */
+bool large_covers(const LargeHeader *hdr, const char *q) {
+    const char *h = reinterpret_cast<const char *>(hdr);
+    return hdr->common.kind == kLarge && hdr->live.load(std::memory_order_acquire) && q >= h + hdr->offset &&
+           q < h + hdr->length;
 }
 
 void large_free(void *p, const char *op) {
@@ -2661,18 +2683,7 @@ size_t block_usable(const void *p) {
 }
 
 /* Is p inside a block handed out (a small block: handed out at least once)?  Each
- * engine answers for its own kind of slot. */
-bool large_covers(const LargeHeader *hdr, const char *q) {
-    const char *h = reinterpret_cast<const char *>(hdr);
-    return hdr->common.kind == kLarge && hdr->live.load(std::memory_order_acquire) && q >= h + hdr->offset &&
-           q < h + hdr->length;
-}
-bool host_covers(Host *host, uintptr_t q) {
-    size_t page = (q & (kSbSize - 1)) / kPage;
-    for (size_t i = page; i >= 1; i--)  // the nearest live run at or before q's page
-        if (host->live[i].load(std::memory_order_acquire)) return page < i + host->run[i];
-    return false;
-}
+ * engine answers for its own kind of slot (host_covers, large_covers). */
 int owns(const void *p) {
     if (!p) return 0;
     const char *q = static_cast<const char *>(p);

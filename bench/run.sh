@@ -100,7 +100,7 @@ make -s -C "$TOP" all >/dev/null || { echo "bench: building lite-malloc failed" 
 mkdir -p "$BUILD" "$OUT"
 for src in "$BENCH"/src/*.c; do
     prog=$BUILD/$(basename "$src" .c)
-    if [[ ! -x $prog || $src -nt $prog || $BENCH/src/bench.h -nt $prog ]]; then
+    if [[ ! -x $prog || $src -nt $prog || $BENCH/src/bench.h -nt $prog || $BENCH/../tests/harness.h -nt $prog ]]; then
         $CC -O2 -g -pthread -Wall -Wextra -o "$prog" "$src" ||
             { echo "bench: building $src failed" >&2; exit 1; }
     fi

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../tests/harness.h"  /* CHECK, the random generator, the /proc reader */
+
 #define BENCH_PAGE 4096
 
 /* ---- command line: key=value arguments ---------------------------------------------- */
@@ -81,25 +83,8 @@ static inline bench_time_t bench_since(bench_time_t t0)
 
 /* ---- memory usage --------------------------------------------------------------------- */
 
-/* A field of /proc/self/status in kB ("VmRSS", "VmHWM"), read with raw syscalls and a
- * stack buffer so that measuring does not itself allocate. */
-static inline long bench_status_kb(const char *field)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0) return -1;
-    ssize_t len = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (len <= 0) return -1;
-    buf[len] = 0;
-    size_t n = strlen(field);
-    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-        if (strncmp(line, field, n) == 0 && line[n] == ':')
-            return strtol(line + n + 1, NULL, 10);
-    return -1;
-}
-static inline long bench_rss_kb(void)  { return bench_status_kb("VmRSS"); }
-static inline long bench_peak_kb(void) { return bench_status_kb("VmHWM"); } /* = ru_maxrss */
+static inline long bench_rss_kb(void)  { return proc_kb("/proc/self/status", "VmRSS"); }
+static inline long bench_peak_kb(void) { return proc_kb("/proc/self/status", "VmHWM"); } /* = ru_maxrss */
 
 /* Bookkeeping memory that does not come from the allocator under test: mapped directly
  * and touched at once, so its pages are already counted in any "before" RSS reading. */
@@ -126,44 +111,10 @@ static inline void bench_touch(void *p, size_t n, unsigned char v)
  * whose pointer does not escape, which would leave nothing to measure). */
 static inline void bench_escape(void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
 
-/* Abort with a message; a benchmark that silently computes garbage is worse than none. */
-#define BENCH_CHECK(cond)                                                                 \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);      \
-            abort();                                                                      \
-        }                                                                                 \
-    } while (0)
-
 /* ---- random numbers ------------------------------------------------------------------- */
 
-/* xorshift64*: a few instructions per number, so the workloads measure the allocator and
- * not the generator.  Each thread keeps its own state (seed it with the thread index). */
-typedef struct { uint64_t s; } rng_t;
-
-static inline rng_t rng_seed(uint64_t seed)
-{
-    rng_t r = { seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull };
-    if (!r.s) r.s = 1;
-    return r;
-}
-static inline uint64_t rng_next(rng_t *r)
-{
-    uint64_t x = r->s;
-    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
-    r->s = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-/* Uniform in [0, n): multiply-high instead of a division. */
-static inline uint64_t rng_below(rng_t *r, uint64_t n)
-{
-    return (uint64_t)(((unsigned __int128)rng_next(r) * n) >> 64);
-}
-/* Uniform in [lo, hi]. */
-static inline size_t rng_range(rng_t *r, size_t lo, size_t hi)
-{
-    return lo + (size_t)rng_below(r, hi - lo + 1);
-}
+/* The generator is harness.h's (rng_seed, rng_next, rng_below, rng_range); each thread
+ * keeps its own state, seeded with its index. */
 /* Roughly log-uniform in [lo, hi]: every power-of-two octave the range touches is equally
  * likely, and the size is uniform within the octave (clipped to the range).  Needs no
  * libm and is what "log-uniform" means in practice. */

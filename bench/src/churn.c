@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     size_t min = (size_t)arg_long(argc, argv, "min", 8);
     size_t max = (size_t)arg_long(argc, argv, "max", 512);
     int baseline = (int)arg_long(argc, argv, "mode", 0);
-    BENCH_CHECK(live > 0 && (live & (live - 1)) == 0 && min >= 1 && max >= min);
+    CHECK(live > 0 && (live & (live - 1)) == 0 && min >= 1 && max >= min, "a benchmark's own check");
     void *(*alloc)(size_t) = baseline ? stub_malloc : malloc;
     void (*release)(void *) = baseline ? stub_free : free;
 

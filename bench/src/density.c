@@ -18,7 +18,7 @@ int main(int argc, char **argv)
     size_t size = (size_t)arg_long(argc, argv, "size", 64);
     long def = (64L << 20) / (long)size;
     long count = arg_long(argc, argv, "count", def < 1000000 ? def : 1000000);
-    BENCH_CHECK(size >= 1 && count >= 1);
+    CHECK(size >= 1 && count >= 1, "a benchmark's own check");
     unsigned char **blk = (unsigned char **)bench_array(sizeof(void *) * (size_t)count);
 
     free(malloc(size));

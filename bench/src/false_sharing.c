@@ -49,7 +49,7 @@ static void *worker(void *arg)
     a->end = bench_clock_s(CLOCK_MONOTONIC);
     a->cpu = bench_clock_s(CLOCK_THREAD_CPUTIME_ID) - a->cpu;
     for (long i = 0; i < nblocks; i++) {
-        BENCH_CHECK(*mine[i] == (uint64_t)rounds);
+        CHECK(*mine[i] == (uint64_t)rounds, "a benchmark's own check");
         free((void *)mine[i]);
     }
     return NULL;
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     long ops = arg_long(argc, argv, "ops", 200000000);
     nthreads = (int)arg_long(argc, argv, "threads", 2);
     nblocks = arg_long(argc, argv, "blocks", 64);
-    BENCH_CHECK(nthreads >= 1 && nthreads < 65536 && nblocks >= 1 && nblocks <= MAXBLOCKS);
+    CHECK(nthreads >= 1 && nthreads < 65536 && nblocks >= 1 && nblocks <= MAXBLOCKS, "a benchmark's own check");
     rounds = ops / nblocks;
 
     pthread_barrier_init(&start_writes, NULL, (unsigned)nthreads);

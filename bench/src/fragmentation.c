@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 {
     size_t fill = (size_t)arg_long(argc, argv, "fill_mb", 200) << 20;
     long keep_pct = arg_long(argc, argv, "keep_pct", 10);
-    BENCH_CHECK(keep_pct >= 0 && keep_pct <= 100);
+    CHECK(keep_pct >= 0 && keep_pct <= 100, "a benchmark's own check");
 
     /* Blocks average 136 B; room for 1/96 of the fill in pointers is plenty (checked),
      * and keeps the bookkeeping arrays, which are resident from the start, small. */
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
     /* 1. fill */
     size_t nsmall = 0;
     for (size_t bytes = 0; bytes < fill; nsmall++) {
-        BENCH_CHECK(nsmall < max_small);
+        CHECK(nsmall < max_small, "a benchmark's own check");
         size_t sz = rng_range(&rng, 16, 256);
         small[nsmall] = (unsigned char *)malloc(sz);
         memset(small[nsmall], 1, sz);

@@ -19,7 +19,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < ops; i++) {
         size_t n = rng_log_range(&rng, min, max);
         unsigned char *p = (unsigned char *)malloc(n);
-        BENCH_CHECK(p);
+        CHECK(p, "a benchmark's own check");
         bench_touch(p, n, (unsigned char)i);
         free(p);
         bytes += n;

@@ -40,7 +40,7 @@ static void *worker(void *arg)
     for (long i = 0; i < w->ops; i++) {
         size_t n = rng_range(&rng, w->min, w->max);
         unsigned char *p = (unsigned char *)malloc(n);
-        BENCH_CHECK(((uintptr_t)p & TAG) == 0);
+        CHECK(((uintptr_t)p & TAG) == 0, "a benchmark's own check");
         if (w->touch) memset(p, (int)n, n);
         else p[0] = (unsigned char)n;
         uintptr_t old = (uintptr_t)p | (uintptr_t)w->id;
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     size_t max = (size_t)arg_long(argc, argv, "max", 1000);
     int touch = (int)arg_long(argc, argv, "touch", 0);
     int tries = (int)arg_long(argc, argv, "tries", 4);
-    BENCH_CHECK(nthreads >= 1 && nthreads <= TAG + 1 && slots >= 2 && min >= 16 && max >= min);
+    CHECK(nthreads >= 1 && nthreads <= TAG + 1 && slots >= 2 && min >= 16 && max >= min, "a benchmark's own check");
 
     _Atomic uintptr_t *array = (_Atomic uintptr_t *)bench_array(sizeof(uintptr_t) * (size_t)slots);
     worker_t *w = (worker_t *)bench_array(sizeof(worker_t) * (size_t)nthreads);

@@ -15,7 +15,7 @@ int main(int argc, char **argv)
     long ops = arg_long(argc, argv, "ops", 1000000);
     long live = arg_long(argc, argv, "live", 256);
     size_t max = (size_t)arg_long(argc, argv, "max", 1 << 20);
-    BENCH_CHECK(live >= 1 && max >= 16);
+    CHECK(live >= 1 && max >= 16, "a benchmark's own check");
 
     unsigned char **slot = (unsigned char **)bench_array(sizeof(void *) * (size_t)live);
     size_t *len = (size_t *)bench_array(sizeof(size_t) * (size_t)live);
@@ -34,7 +34,7 @@ int main(int argc, char **argv)
                 if (n > max) n = max;
                 slot[i] = (unsigned char *)realloc(slot[i], n);
                 calls++;
-                BENCH_CHECK(slot[i] && slot[i][0] == tag);
+                CHECK(slot[i] && slot[i][0] == tag, "a benchmark's own check");
                 slot[i][n - 1] = tag;
                 len[i] = n;
             }

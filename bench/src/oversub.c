@@ -50,7 +50,7 @@ int main(int argc, char **argv)
     long live = arg_long(argc, argv, "live", 32);
     long remote = arg_long(argc, argv, "remote", 8);
     long slots = arg_long(argc, argv, "mailbox", 1024);
-    BENCH_CHECK(nthreads >= 1 && live >= 1 && live <= MAXLIVE && remote >= 1 && slots >= 1);
+    CHECK(nthreads >= 1 && live >= 1 && live <= MAXLIVE && remote >= 1 && slots >= 1, "a benchmark's own check");
 
     _Atomic(void *) *mailbox = (_Atomic(void *) *)bench_array(sizeof(void *) * (size_t)slots);
     worker_t *w = (worker_t *)bench_array(sizeof(worker_t) * (size_t)nthreads);

@@ -54,7 +54,7 @@ static void *consumer(pair_t *q)
         }
         atomic_store_explicit(&q->tail, b + 1, memory_order_release);
     }
-    BENCH_CHECK(sum >= 16 * (uint64_t)(q->batches * q->batch));
+    CHECK(sum >= 16 * (uint64_t)(q->batches * q->batch), "a benchmark's own check");
     return NULL;
 }
 
@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     long ops = arg_long(argc, argv, "ops", 10000000);
     int pairs = (int)arg_long(argc, argv, "pairs", 1);
     long batch = arg_long(argc, argv, "batch", 64);
-    BENCH_CHECK(pairs >= 1 && batch >= 1 && batch <= MAXBATCH);
+    CHECK(pairs >= 1 && batch >= 1 && batch <= MAXBATCH, "a benchmark's own check");
 
     pair_t *q = (pair_t *)bench_array(sizeof(pair_t) * (size_t)pairs);
     role_t *roles = (role_t *)bench_array(sizeof(role_t) * 2 * (size_t)pairs);

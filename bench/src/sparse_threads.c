@@ -18,7 +18,7 @@ static void *worker(void *arg)
     for (int k = 0; k < SIZES; k++, s *= 1.17) { /* 16 B .. ~7 KiB */
         size_t n = (size_t)s / 16 * 16;
         mine[k] = malloc(n);
-        BENCH_CHECK(mine[k] != NULL);
+        CHECK(mine[k] != NULL, "a benchmark's own check");
         memset(mine[k], k + 1, n);
     }
     pthread_barrier_wait(&held);
@@ -30,7 +30,7 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     long nthreads = arg_long(argc, argv, "ops", 512);
-    BENCH_CHECK(nthreads >= 1 && nthreads <= 4096);
+    CHECK(nthreads >= 1 && nthreads <= 4096, "a benchmark's own check");
     pthread_t *th = (pthread_t *)bench_array(sizeof(pthread_t) * (size_t)nthreads);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     pthread_barrier_init(&held, NULL, (unsigned)nthreads + 1);
     pthread_barrier_init(&done, NULL, (unsigned)nthreads + 1);
     bench_time_t t0 = bench_now();
-    for (long i = 0; i < nthreads; i++) BENCH_CHECK(pthread_create(&th[i], &attr, worker, NULL) == 0);
+    for (long i = 0; i < nthreads; i++) CHECK(pthread_create(&th[i], &attr, worker, NULL) == 0, "a benchmark's own check");
     pthread_barrier_wait(&held);
     long holding = bench_rss_kb();
     pthread_barrier_wait(&done);

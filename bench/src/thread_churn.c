@@ -44,7 +44,7 @@ int main(int argc, char **argv)
     int concurrent = (int)arg_long(argc, argv, "concurrent", 4);
     nblocks = arg_long(argc, argv, "blocks", 200);
     nslots = arg_long(argc, argv, "slots", 4096);
-    BENCH_CHECK(concurrent >= 1 && concurrent <= 64 && nblocks >= 1 && nblocks <= MAXBLOCKS);
+    CHECK(concurrent >= 1 && concurrent <= 64 && nblocks >= 1 && nblocks <= MAXBLOCKS, "a benchmark's own check");
 
     shared = (_Atomic(void *) *)bench_array(sizeof(void *) * (size_t)nslots);
     pthread_t ring[64];
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     bench_time_t t0 = bench_now();
     for (long i = 0; i < nthreads; i++) {
         if (i >= concurrent) pthread_join(ring[i % concurrent], NULL);
-        BENCH_CHECK(pthread_create(&ring[i % concurrent], &attr, worker, NULL) == 0);
+        CHECK(pthread_create(&ring[i % concurrent], &attr, worker, NULL) == 0, "a benchmark's own check");
     }
     for (long i = nthreads > concurrent ? nthreads - concurrent : 0; i < nthreads; i++)
         pthread_join(ring[i % concurrent], NULL);

@@ -16,11 +16,11 @@ int main(int argc, char **argv)
 {
     long n = arg_long(argc, argv, "nodes", 8L << 20);
     long passes = arg_long(argc, argv, "passes", 2);
-    BENCH_CHECK(n >= 2 && passes >= 1);
+    CHECK(n >= 2 && passes >= 1, "a benchmark's own check");
     struct node **v = (struct node **)bench_array(sizeof(struct node *) * (size_t)n);
     for (long i = 0; i < n; i++) {
         v[i] = (struct node *)malloc(sizeof(struct node));
-        BENCH_CHECK(v[i] != NULL);
+        CHECK(v[i] != NULL, "a benchmark's own check");
         v[i]->payload[0] = (uint64_t)i;
     }
     rng_t rng = rng_seed(42);
@@ -40,7 +40,7 @@ int main(int argc, char **argv)
     }
     bench_time_t t = bench_since(t0);
     bench_escape(p);
-    BENCH_CHECK(sum == (uint64_t)passes * (uint64_t)n * (uint64_t)(n - 1) / 2);
+    CHECK(sum == (uint64_t)passes * (uint64_t)n * (uint64_t)(n - 1) / 2, "a benchmark's own check");
     char extra[64];
     snprintf(extra, sizeof extra, "nodes=%ld", n);
     bench_result(passes * n, t, extra);

@@ -49,7 +49,7 @@ for t in $needed; do
     [ -e "$src" ] || { src=$TOP/tests/unit/$t.cpp; comp=("$CXX" -std=gnu++17); }
     [ -e "$src" ] || fail "tests/unit/$t.c(pp) does not exist"
     built=$TOP/tests/build/$t
-    if [ -x "$built" ] && [ "$built" -nt "$src" ] && [ "$built" -nt "$TOP/tests/unit/check.h" ] \
+    if [ -x "$built" ] && [ "$built" -nt "$src" ] && [ "$built" -nt "$TOP/tests/unit/check.h" ] && [ "$built" -nt "$TOP/tests/harness.h" ] \
         && [ "$built" -nt "$TOP/lite-malloc.h" ]; then
         ln -sf "$built" "$SCRATCH/bin/$t"
         continue

@@ -102,6 +102,7 @@
 #include <unistd.h>
 
 #include "lite-malloc.h"
+#include "../harness.h"
 
 #define KiB ((size_t)1024)
 #define MiB (1024 * KiB)
@@ -186,14 +187,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static inline uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static inline uint64_t rnd(struct ctx *c) { return splitmix(&c->rng); }
+static inline uint64_t rnd(struct ctx *c) { return rng_next(&c->rng); }
 
 /* ---- output that does not allocate (usable from failing threads and signal handlers) -- */
 static void out_raw(const char *s, size_t n)
@@ -722,7 +716,7 @@ static void start_worker(struct worker *w)
     w->c.gen++;
     w->c.rng = cfg_seed ^ ((uint64_t)w->c.id << 48) ^ ((uint64_t)w->c.gen << 24) ^ 0x1234567;
     double life = 0;
-    if (cfg_worker_life > 0) life = 1.0 + (double)(splitmix(&w->c.rng) % 1000) / 1000.0 * (cfg_worker_life - 1.0);
+    if (cfg_worker_life > 0) life = 1.0 + (double)(rng_next(&w->c.rng) % 1000) / 1000.0 * (cfg_worker_life - 1.0);
     w->deadline = life > 0 ? now_s() + life : 0;
     atomic_store(&w->done, 0);
     atomic_fetch_add(&g_threads_started, 1);
@@ -781,18 +775,7 @@ static void *churn_driver(void *arg)
 typedef void (*stats_fn)(struct lite_malloc_stats *);
 static stats_fn g_lite_stats;
 
-static long rss_kib(void)
-{
-    char buf[8192];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return -1;
-    buf[n] = 0;
-    char *s = strstr(buf, "VmRSS:");
-    return s ? strtol(s + 6, NULL, 10) : -1;
-}
+static long rss_kib(void) { return proc_kb("/proc/self/status", "VmRSS"); }
 
 static size_t live_bytes(void)
 {

@@ -77,7 +77,7 @@ static void verify_all(const char *when)
 static void free_all_shuffled(uint64_t *rng)
 {
     for (size_t i = nblocks; i > 1; i--) {
-        size_t j = (size_t)rnd_below(rng, i);
+        size_t j = (size_t)rng_below(rng, i);
         struct blk t = blocks[i - 1];
         blocks[i - 1] = blocks[j];
         blocks[j] = t;
@@ -133,7 +133,7 @@ static void malloc_sweep(uint64_t *rng, int use_calloc)
     }
     nblocks = keep;
     for (size_t i = 0; i < n / 3; i++) {
-        size_t sz = sizes[rnd_below(rng, n)];
+        size_t sz = sizes[rng_below(rng, n)];
         add_block(malloc(sz), sz, 0, "malloc (refill)");
     }
     verify_all("after refilling holes");

@@ -1,9 +1,7 @@
 /*
- * Shared helpers for the lite-malloc unit tests (the programs in tests/unit).
+ * Shared helpers for the lite-malloc unit tests (the programs in tests/unit), on top of
+ * tests/harness.h (CHECK, FAILF, the random generator, the /proc readers).
  *
- * CHECK(cond, fmt, ...)  on failure prints "FAIL: file:line: cond: message" to stderr and
- *                        exits with status 1 (via _exit, so a broken heap cannot hang exit()).
- * FAILF(fmt, ...)        unconditional failure with a message.
  * SKIPF(fmt, ...)        the test cannot check what it is for on this machine: prints
  *                        "SKIP: message" and exits with 77, which tests/run.sh counts as a skip.
  * expect_lite(p, what)   fails unless lite_owns(p): the block p came from lite-malloc.  Every
@@ -37,15 +35,8 @@
 #include <pthread.h>
 
 #include "lite-malloc.h"
+#include "../harness.h"
 
-#define CHECK(cond, ...)                                                               \
-    do {                                                                               \
-        if (__builtin_expect(!(cond), 0)) {                                            \
-            check_fail_(__FILE__, __LINE__, #cond, __VA_ARGS__);                       \
-        }                                                                              \
-    } while (0)
-
-#define FAILF(...) check_fail_(__FILE__, __LINE__, "", __VA_ARGS__)
 #define SKIPF(...) check_skip_(__VA_ARGS__)
 /* (through uintptr_t: gcc 12 warns of passing a pointer to uninitialised memory otherwise) */
 #define expect_lite(p, what)                                                           \
@@ -56,58 +47,22 @@
                         (what), (const void *)(p));                                    \
     } while (0)
 
-/* Message formatting into a stack buffer and a single write(2): no allocation, no stdio
- * locks, so it works even when the heap is broken or from a forked child. */
-__attribute__((noreturn, format(printf, 4, 5), unused)) static void
-check_fail_(const char *file, int line, const char *cond, const char *fmt, ...)
-{
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf, "FAIL: %s:%d: %s%s", file, line, cond, cond[0] ? ": " : "");
-    if (n < 0) n = 0;
-    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    if (m > 0) n += m;
-    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
-    buf[n++] = '\n';
-    ssize_t w = write(2, buf, (size_t)n);
-    (void)w;
-    _exit(1);
-}
-
 __attribute__((noreturn, format(printf, 1, 2), unused)) static void check_skip_(const char *fmt, ...)
 {
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf, "SKIP: ");
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+    say_line(1, "SKIP: ", fmt, ap);
     va_end(ap);
-    if (m > 0) n += m;
-    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
-    buf[n++] = '\n';
-    ssize_t w = write(1, buf, (size_t)n);
-    (void)w;
     _exit(77);
 }
 
-/* Informational output that does not depend on stdio buffering (a child that _exit()s
- * would lose buffered stdout). */
-__attribute__((format(printf, 1, 2), unused)) static void
-note(const char *fmt, ...)
+/* Informational output, one line on stdout (unbuffered: see say_line). */
+__attribute__((format(printf, 1, 2), unused)) static void note(const char *fmt, ...)
 {
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    say_line(1, "", fmt, ap);
     va_end(ap);
-    if (n < 0) return;
-    if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
-    buf[n++] = '\n';
-    ssize_t w = write(1, buf, (size_t)n);
-    (void)w;
 }
 
 static void check_signal_handler_(int sig)
@@ -148,18 +103,6 @@ __attribute__((constructor, unused)) static void check_install_handlers_(void)
 
 /* Fail (via SIGALRM) if the process is still running after this many seconds. */
 static inline void watchdog(unsigned seconds) { alarm(seconds); }
-
-/* ---------------------------------------------------------------------------- random */
-static inline uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [0, n) (n > 0) */
-static inline uint64_t rnd_below(uint64_t *state, uint64_t n) { return splitmix64(state) % n; }
 
 /* ---------------------------------------------------------------------------- patterns */
 static inline uint64_t pat_word_(uint64_t seed, size_t i)
@@ -233,69 +176,30 @@ static inline size_t first_nonzero(const void *p, size_t n)
 }
 
 /* ---------------------------------------------------------------------------- /proc */
-static inline long read_proc_file_(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + len, cap - 1 - len);
-        if (r <= 0) break;
-        len += (size_t)r;
-        if (len >= cap - 1) break;
-    }
-    close(fd);
-    buf[len] = 0;
-    return (long)len;
-}
-
-/* Resident set size in bytes (from /proc/self/statm), without allocating. */
-static inline size_t rss_bytes(void)
+/* Resident set size and virtual size in bytes (from /proc/self/statm). */
+static inline size_t statm_pages_(int which)
 {
     char buf[256];
-    if (read_proc_file_("/proc/self/statm", buf, sizeof buf) <= 0) return 0;
-    unsigned long size = 0, resident = 0;
-    if (sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+    unsigned long v[2] = {0, 0};
+    if (proc_read("/proc/self/statm", buf, sizeof buf, NULL) <= 0 || sscanf(buf, "%lu %lu", &v[0], &v[1]) != 2) return 0;
+    return (size_t)v[which] * (size_t)sysconf(_SC_PAGESIZE);
 }
+static inline size_t rss_bytes(void) { return statm_pages_(1); }
+static inline size_t vm_bytes(void) { return statm_pages_(0); }
 
-/* Virtual size in bytes (from /proc/self/statm). */
-static inline size_t vm_bytes(void)
-{
-    char buf[256];
-    if (read_proc_file_("/proc/self/statm", buf, sizeof buf) <= 0) return 0;
-    unsigned long size = 0;
-    if (sscanf(buf, "%lu", &size) != 1) return 0;
-    return (size_t)size * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-/* Number of lines of /proc/self/maps (= number of mappings), without allocating. */
+/* Number of lines of /proc/self/maps (= number of mappings). */
 static inline long count_maps(void)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
     char buf[65536];
-    long lines = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf, sizeof buf);
-        if (r <= 0) break;
-        for (ssize_t i = 0; i < r; i++) lines += buf[i] == '\n';
-    }
-    close(fd);
-    return lines;
+    long lines;
+    return proc_read("/proc/self/maps", buf, sizeof buf, &lines) < 0 ? -1 : lines;
 }
 
-/* A field of /proc/meminfo in bytes (e.g. "MemAvailable:"), or 0 when unknown. */
+/* A field of /proc/meminfo in bytes (e.g. "MemAvailable"), or 0 when unknown. */
 static inline size_t meminfo_bytes(const char *field)
 {
-    char buf[8192];
-    if (read_proc_file_("/proc/meminfo", buf, sizeof buf) <= 0) return 0;
-    const char *s = strstr(buf, field);
-    if (!s) return 0;
-    s += strlen(field);
-    unsigned long kb = 0;
-    if (sscanf(s, " %lu", &kb) != 1) return 0;
-    return (size_t)kb * 1024;
+    long kb = proc_kb("/proc/meminfo", field);
+    return kb < 0 ? 0 : (size_t)kb * 1024;
 }
 
 /* Minor page faults of this process so far (pages touched for the first time). */

@@ -32,7 +32,7 @@ static void *producer(void *arg)
     uint64_t rng = 1;
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < BLOCKS; i++) {
-            size_t n = 16 + rnd_below(&rng, 241);
+            size_t n = 16 + rng_below(&rng, 241);
             block[i] = malloc(n);
             CHECK(block[i] != NULL, "malloc(%zu)", n);
             size_of_block[i] = n;
@@ -56,8 +56,8 @@ static void *freer(void *arg)
             CHECK(bad == (size_t)-1, "round %d: live block %p (%zu bytes) changed at byte %zu: handed "
                   "out twice", r, (void *)block[i], size_of_block[i], bad);
             free(block[i]);
-            if (i % 256 == k && rnd_below(&rng, 4) == 0) { /* idle for a moment, outbox full */
-                struct timespec ts = {0, (long)(20000 + rnd_below(&rng, 200000))};
+            if (i % 256 == k && rng_below(&rng, 4) == 0) { /* idle for a moment, outbox full */
+                struct timespec ts = {0, (long)(20000 + rng_below(&rng, 200000))};
                 nanosleep(&ts, NULL);
                 atomic_fetch_add(&claims_seen, 1);
             }
@@ -73,7 +73,7 @@ static void *churner(void *arg)
     enum { N = 2048 };
     static _Thread_local void *v[N];
     while (!atomic_load(&stop)) {
-        size_t n = 16 + 16 * rnd_below(&rng, 64); /* 16 .. 1024: used up superblocks, often */
+        size_t n = 16 + 16 * rng_below(&rng, 64); /* 16 .. 1024: used up superblocks, often */
         for (int i = 0; i < N; i++) CHECK((v[i] = malloc(n)) != NULL, "churner malloc(%zu)", n);
         for (int i = 0; i < N; i++) free(v[i]);
     }

@@ -55,11 +55,11 @@ static void verify_free(char *p, const char *when)
 
 static size_t pick_size(uint64_t *rng)
 {
-    uint64_t r = rnd_below(rng, 1000);
-    if (r < 850) return 16 + (size_t)rnd_below(rng, 500);
-    if (r < 970) return 500 + (size_t)rnd_below(rng, 7700);
-    if (r < 997) return 8 * KiB + (size_t)rnd_below(rng, 120 * KiB);
-    return 130 * KiB + (size_t)rnd_below(rng, 900 * KiB);
+    uint64_t r = rng_below(rng, 1000);
+    if (r < 850) return 16 + (size_t)rng_below(rng, 500);
+    if (r < 970) return 500 + (size_t)rng_below(rng, 7700);
+    if (r < 997) return 8 * KiB + (size_t)rng_below(rng, 120 * KiB);
+    return 130 * KiB + (size_t)rng_below(rng, 900 * KiB);
 }
 
 static void *worker(void *arg)
@@ -70,11 +70,11 @@ static void *worker(void *arg)
     char *local[L] = {0};
     long ops = 0;
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-        int i = (int)rnd_below(&rng, L);
+        int i = (int)rng_below(&rng, L);
         if (!local[i]) {
             local[i] = make_block(pick_size(&rng), ++seed);
-        } else if (rnd_below(&rng, 8) == 0) {
-            char *old = atomic_exchange(&shared_slots[rnd_below(&rng, SHARED)], local[i]);
+        } else if (rng_below(&rng, 8) == 0) {
+            char *old = atomic_exchange(&shared_slots[rng_below(&rng, SHARED)], local[i]);
             local[i] = NULL;
             if (old) verify_free(old, "parent worker: shared block");
         } else {
@@ -176,7 +176,7 @@ int main(void)
     }
     pid_t kids[NFORKS];
     for (int k = 0; k < NFORKS; k++) {
-        struct timespec ts = {0, (long)(rnd_below(&rng, 20) + 1) * 1000000L};
+        struct timespec ts = {0, (long)(rng_below(&rng, 20) + 1) * 1000000L};
         nanosleep(&ts, NULL);
         /* the parent keeps allocating between forks too */
         char *tmp = make_block(pick_size(&rng), ++seed);

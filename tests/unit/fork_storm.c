@@ -26,10 +26,10 @@ static atomic_int stop;
 
 static size_t pick_size(uint64_t *rng)
 {
-    uint64_t r = rnd_below(rng, 100);
-    if (r < 90) return 16 + (size_t)rnd_below(rng, 2000);
-    if (r < 98) return 2000 + (size_t)rnd_below(rng, 6000);
-    return 8 * KiB + (size_t)rnd_below(rng, 100 * KiB);
+    uint64_t r = rng_below(rng, 100);
+    if (r < 90) return 16 + (size_t)rng_below(rng, 2000);
+    if (r < 98) return 2000 + (size_t)rng_below(rng, 6000);
+    return 8 * KiB + (size_t)rng_below(rng, 100 * KiB);
 }
 
 static char *make(size_t n, uint64_t seed)
@@ -63,7 +63,7 @@ static void *worker(void *arg)
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         /* swap a fresh block into a random place: what comes out was (nearly always)
          * allocated by another thread */
-        char *old = atomic_exchange(&table[rnd_below(&rng, TABLE)], make(pick_size(&rng), ++seed));
+        char *old = atomic_exchange(&table[rng_below(&rng, TABLE)], make(pick_size(&rng), ++seed));
         if (old) check_free(old, "worker");
     }
     return NULL;

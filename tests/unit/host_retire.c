@@ -28,14 +28,14 @@ static void *worker(void *arg)
     uint64_t rng = (uintptr_t)arg * 7919 + 1;
     long n_swaps = 0;
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-        size_t n = 60000 + (size_t)rnd_below(&rng, 190000);
+        size_t n = 60000 + (size_t)rng_below(&rng, 190000);
         char *p = malloc(n);
         CHECK(p != NULL, "malloc(%zu)", n);
         size_t u = malloc_usable_size(p);
         CHECK(u >= n, "malloc(%zu) returned %p with malloc_usable_size %zu", n, (void *)p, u);
         memcpy(p, &n, sizeof n);
         memcpy(p + n - sizeof n, &n, sizeof n);
-        char *old = atomic_exchange(&table[rnd_below(&rng, SLOTS)], p);
+        char *old = atomic_exchange(&table[rng_below(&rng, SLOTS)], p);
         if (!old) continue;
         size_t m, m2;
         memcpy(&m, old, sizeof m);

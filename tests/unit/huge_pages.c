@@ -37,13 +37,7 @@ static void *sparse_worker(void *arg)
     return NULL;
 }
 
-static long smaps_kib(const char *field)
-{
-    char buf[8192];
-    if (read_proc_file_("/proc/self/smaps_rollup", buf, sizeof buf) <= 0) return -1;
-    const char *at = strstr(buf, field);
-    return at ? strtol(at + strlen(field), NULL, 10) : -1;
-}
+static long smaps_kib(const char *field) { return proc_kb("/proc/self/smaps_rollup", field); }
 
 static int thp_never(void)
 {
@@ -73,7 +67,7 @@ int main(void)
     size_t rss1 = rss_bytes();
     struct lite_malloc_stats s1 = get_stats();
     note("sparse: %d threads x %d sizes held: RSS +%zu MiB, %zu superblocks, %zu huge regions, AnonHugePages %ld KiB",
-         THREADS, SIZES, (rss1 - rss0) / MiB, s1.superblocks, s1.huge_regions, smaps_kib("AnonHugePages:"));
+         THREADS, SIZES, (rss1 - rss0) / MiB, s1.superblocks, s1.huge_regions, smaps_kib("AnonHugePages"));
     CHECK(s1.superblocks >= THREADS, "only %zu superblocks for %d threads: is malloc lite-malloc's?", s1.superblocks,
           THREADS);
     CHECK(s1.huge_regions == 0, "sparse heap: %zu regions asked to be huge", s1.huge_regions);
@@ -95,7 +89,7 @@ int main(void)
     expect_lite(v[n / 2], "a dense node");
     struct lite_malloc_stats s2 = get_stats();
     note("dense: 256 MiB of 48-byte nodes: %zu regions asked to be huge (expected: %s), AnonHugePages %ld KiB",
-         s2.huge_regions, expect ? "most of 128" : "none", smaps_kib("AnonHugePages:"));
+         s2.huge_regions, expect ? "most of 128" : "none", smaps_kib("AnonHugePages"));
     if (expect)
         CHECK(s2.huge_regions >= 32, "dense heap: only %zu of ~128 regions asked to be huge", s2.huge_regions);
     else
@@ -108,7 +102,7 @@ int main(void)
     malloc_trim(0);
     struct lite_malloc_stats s3 = get_stats();
     note("after freeing and malloc_trim(0): %zu huge regions, AnonHugePages %ld KiB", s3.huge_regions,
-         smaps_kib("AnonHugePages:"));
+         smaps_kib("AnonHugePages"));
     CHECK(s3.huge_regions == 0, "%zu regions still huge after everything was freed and trimmed", s3.huge_regions);
     note("PASS");
     return 0;

@@ -37,7 +37,7 @@ int main(void)
 {
     watchdog(280);
     size_t small_target = TARGET_SMALL, medium_target = TARGET_MEDIUM;
-    size_t avail = meminfo_bytes("MemAvailable:");
+    size_t avail = meminfo_bytes("MemAvailable");
     size_t need = 8 * GiB + GiB / 2; /* RSS of the full run (7 GiB seen) and a margin */
     int scaled = 0;
     if (avail && avail < need) {

@@ -114,15 +114,15 @@ static int run_limited(int expect_all_classes_fail)
     int any_failed = 0;
     while (!(failed[0] && failed[1] && failed[2]) && total < CAP) {
         CHECK(count < TABLE, "table full after %zu allocations (%zu bytes)", count, total);
-        uint64_t r = rnd_below(&rng, 10);
+        uint64_t r = rng_below(&rng, 10);
         int cls = r < 6 ? 0 : r < 9 ? 1 : 2;
         if (failed[cls]) { /* keep going with the classes that still work */
             cls = !failed[0] ? 0 : !failed[1] ? 1 : 2;
         }
-        size_t n = cls == 0 ? 16 + (size_t)rnd_below(&rng, 4080)
-                 : cls == 1 ? 8 * KiB + (size_t)rnd_below(&rng, 120 * KiB)
-                            : 256 * KiB + (size_t)rnd_below(&rng, 8 * MiB - 256 * KiB);
-        int how = (int)rnd_below(&rng, 7);
+        size_t n = cls == 0 ? 16 + (size_t)rng_below(&rng, 4080)
+                 : cls == 1 ? 8 * KiB + (size_t)rng_below(&rng, 120 * KiB)
+                            : 256 * KiB + (size_t)rng_below(&rng, 8 * MiB - 256 * KiB);
+        int how = (int)rng_below(&rng, 7);
         how = how < 5 ? 0 : how - 4; /* mostly malloc, some calloc and posix_memalign */
         char *p = alloc_one(n, how, "filling");
         tab[count].p = p;

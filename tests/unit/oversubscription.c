@@ -21,10 +21,10 @@ static atomic_long cross_frees;
 
 static char *make_block(uint64_t *rng, uint64_t seed)
 {
-    uint64_t r = rnd_below(rng, 100);
-    size_t n = r < 85 ? 16 + (size_t)rnd_below(rng, 300)
-             : r < 98 ? 300 + (size_t)rnd_below(rng, 8000)
-                      : 8 * KiB + (size_t)rnd_below(rng, 100 * KiB);
+    uint64_t r = rng_below(rng, 100);
+    size_t n = r < 85 ? 16 + (size_t)rng_below(rng, 300)
+             : r < 98 ? 300 + (size_t)rng_below(rng, 8000)
+                      : 8 * KiB + (size_t)rng_below(rng, 100 * KiB);
     char *p = (r & 1) ? malloc(n) : calloc(1, n);
     CHECK(p != NULL, "malloc(%zu)", n);
     expect_lite(p, (r & 1) ? "malloc block" : "calloc block");
@@ -58,13 +58,13 @@ static void *worker(void *arg)
     long my_cross = 0;
     pthread_barrier_wait(&start_bar);
     for (int op = 0; op < OPS; op++) {
-        int i = (int)rnd_below(&rng, LOCAL);
-        uint64_t r = rnd_below(&rng, 100);
+        int i = (int)rng_below(&rng, LOCAL);
+        uint64_t r = rng_below(&rng, 100);
         if (!local[i]) {
             local[i] = make_block(&rng, ++seed);
         } else if (r < 20) {
             /* publish ours, take whatever was there and free it */
-            char *other = atomic_exchange(&shared_slots[rnd_below(&rng, SHARED)], local[i]);
+            char *other = atomic_exchange(&shared_slots[rng_below(&rng, SHARED)], local[i]);
             local[i] = NULL;
             if (other) {
                 verify_block(other, "received block");

@@ -67,11 +67,11 @@ static struct batch *q_pop(struct queue *q)
 
 static size_t pick_size(uint64_t *rng)
 {
-    uint64_t r = rnd_below(rng, 1000);
-    if (r < 900) return 1 + (size_t)rnd_below(rng, 512);
-    if (r < 970) return 512 + (size_t)rnd_below(rng, 7 * 1024);
-    if (r < 997) return 8 * KiB + (size_t)rnd_below(rng, 56 * KiB);
-    return 200 * KiB + (size_t)rnd_below(rng, 800 * KiB);
+    uint64_t r = rng_below(rng, 1000);
+    if (r < 900) return 1 + (size_t)rng_below(rng, 512);
+    if (r < 970) return 512 + (size_t)rng_below(rng, 7 * 1024);
+    if (r < 997) return 8 * KiB + (size_t)rng_below(rng, 56 * KiB);
+    return 200 * KiB + (size_t)rng_below(rng, 800 * KiB);
 }
 
 static struct batch *make_batch(uint64_t *rng, uint64_t *seedctr, size_t *bytes)

@@ -93,7 +93,7 @@ static void *b_owner(void *arg)
     uint64_t rng = 77 + (uint64_t)k;
     size_t bytes = 0, n = 0;
     while (bytes < B_BYTES && n < B_MAX) {
-        size_t size = 16 + 16 * (size_t)rnd_below(&rng, 7); /* 16..112 */
+        size_t size = 16 + 16 * (size_t)rng_below(&rng, 7); /* 16..112 */
         void *p = malloc(size);
         CHECK(p != NULL, "malloc(%zu)", size);
         b_set[k][n++] = p;

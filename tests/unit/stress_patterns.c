@@ -67,14 +67,14 @@ static void churn(void)
     static struct slot slots[N];
     uint64_t rng = 2024, seed = 0;
     for (long op = 0; op < OPS; op++) {
-        struct slot *s = &slots[rnd_below(&rng, N)];
+        struct slot *s = &slots[rng_below(&rng, N)];
         if (s->p) {
             verify(s, "before free", op);
             free(s->p);
             s->p = NULL;
         } else {
-            size_t n = 8 + (size_t)rnd_below(&rng, 505);
-            int use_calloc = rnd_below(&rng, 8) == 0;
+            size_t n = 8 + (size_t)rng_below(&rng, 505);
+            int use_calloc = rng_below(&rng, 8) == 0;
             char *p = use_calloc ? calloc(1, n) : malloc(n);
             CHECK(p != NULL, "malloc(%zu)", n);
             expect_lite(p, use_calloc ? "calloc block" : "malloc block");
@@ -111,9 +111,9 @@ static void realloc_growth(void)
     uint64_t rng = 77, seed = 1 << 30;
     long crossings = 0;
     for (long op = 0; op < OPS; op++) {
-        struct slot *s = &slots[rnd_below(&rng, N)];
+        struct slot *s = &slots[rng_below(&rng, N)];
         if (!s->p) {
-            size_t n = 8 + (size_t)rnd_below(&rng, 57);
+            size_t n = 8 + (size_t)rng_below(&rng, 57);
             s->p = malloc(n);
             CHECK(s->p != NULL, "malloc(%zu)", n);
             expect_lite(s->p, "malloc block");
@@ -130,8 +130,8 @@ static void realloc_growth(void)
             s->p = NULL;
             continue;
         }
-        uint64_t r = rnd_below(&rng, 10);
-        size_t n = r < 6 ? s->req + 1 + (size_t)rnd_below(&rng, 64)
+        uint64_t r = rng_below(&rng, 10);
+        size_t n = r < 6 ? s->req + 1 + (size_t)rng_below(&rng, 64)
                  : r < 9 ? s->req + s->req / 2 + 1
                          : s->req / 2 + 1;
         if (n > MAXSZ) n = MAXSZ;

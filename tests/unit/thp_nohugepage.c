@@ -44,13 +44,7 @@ static int thp_always(void) {
     return strstr(buf, "[always]") != NULL;
 }
 
-static long rss_kb(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size, res;
-    CHECK(f && fscanf(f, "%ld %ld", &size, &res) == 2, "read statm");
-    fclose(f);
-    return res * 4;
-}
+static long rss_kb(void) { return (long)(rss_bytes() / 1024); }
 
 int main(void) {
     void *small = malloc(64), *medium = malloc(40000);

@@ -64,7 +64,7 @@ static void *thread_main(void *arg)
     uint64_t seed = (uint64_t)j->index << 20;
     j->nleft = 0;
     for (int i = 0; i < NSMALL; i++) {
-        size_t n = (size_t)(16 << (i % 8)) + (size_t)rnd_below(&rng, 16); /* 16..2 KiB classes */
+        size_t n = (size_t)(16 << (i % 8)) + (size_t)rng_below(&rng, 16); /* 16..2 KiB classes */
         if (i % 9 == 0) {
             char *p = calloc(1, n);
             CHECK(p && first_nonzero(p, n) == (size_t)-1, "calloc(1, %zu) not zero", n);
@@ -74,11 +74,11 @@ static void *thread_main(void *arg)
         }
     }
     for (int i = 0; i < NMED; i++) {
-        size_t n = 10 * KiB + (size_t)rnd_below(&rng, 90 * KiB);
+        size_t n = 10 * KiB + (size_t)rng_below(&rng, 90 * KiB);
         take(j, malloc(n), n, ++seed, "malloc");
     }
     if (j->index % 4 == 0) {
-        size_t n = 150 * KiB + (size_t)rnd_below(&rng, 450 * KiB);
+        size_t n = 150 * KiB + (size_t)rng_below(&rng, 450 * KiB);
         take(j, malloc(n), n, ++seed, "malloc");
     }
     /* grow one block with realloc */

@@ -24,12 +24,12 @@ static pthread_mutex_t xlock[XSLOTS];
 
 static size_t pick_size(uint64_t *rng)
 {
-    uint64_t r = rnd_below(rng, 1000);
-    if (r < 700) return (size_t)rnd_below(rng, 129);            /* 0..128 */
-    if (r < 900) return 129 + (size_t)rnd_below(rng, 1024 - 128); /* ..1 KiB */
-    if (r < 975) return 1024 + (size_t)rnd_below(rng, 7 * 1024 + 1); /* ..8 KiB */
-    if (r < 997) return 8 * KiB + (size_t)rnd_below(rng, 120 * KiB + 1); /* medium */
-    return 128 * KiB + (size_t)rnd_below(rng, 1920 * KiB);              /* large, < 2 MiB */
+    uint64_t r = rng_below(rng, 1000);
+    if (r < 700) return (size_t)rng_below(rng, 129);            /* 0..128 */
+    if (r < 900) return 129 + (size_t)rng_below(rng, 1024 - 128); /* ..1 KiB */
+    if (r < 975) return 1024 + (size_t)rng_below(rng, 7 * 1024 + 1); /* ..8 KiB */
+    if (r < 997) return 8 * KiB + (size_t)rng_below(rng, 120 * KiB + 1); /* medium */
+    return 128 * KiB + (size_t)rng_below(rng, 1920 * KiB);              /* large, < 2 MiB */
 }
 
 static void new_block(struct slot *s, size_t req, char *p, uint64_t seed, const char *how)
@@ -61,11 +61,11 @@ static void *worker(void *arg)
     uint64_t seedctr = id << 48;
 
     for (long op = 0; op < OPS; op++) {
-        struct slot *s = &slots[rnd_below(&rng, SLOTS)];
-        uint64_t kind = rnd_below(&rng, 100);
+        struct slot *s = &slots[rng_below(&rng, SLOTS)];
+        uint64_t kind = rng_below(&rng, 100);
         if (kind < 5) {
             /* hand a block to another thread via the exchange table (swap) */
-            size_t x = (size_t)rnd_below(&rng, XSLOTS);
+            size_t x = (size_t)rng_below(&rng, XSLOTS);
             pthread_mutex_lock(&xlock[x]);
             struct slot t = xchg[x];
             xchg[x] = *s;
@@ -89,7 +89,7 @@ static void *worker(void *arg)
                 char *p = realloc(NULL, req);
                 new_block(s, req, p, seed, "realloc(NULL)");
             } else {
-                size_t al = (size_t)16 << rnd_below(&rng, 9); /* 16..4096 */
+                size_t al = (size_t)16 << rng_below(&rng, 9); /* 16..4096 */
                 void *p = NULL;
                 int rc = posix_memalign(&p, al, req);
                 CHECK(rc == 0, "posix_memalign(%zu, %zu) = %d", al, req, rc);
@@ -103,7 +103,7 @@ static void *worker(void *arg)
             s->p = NULL;
         } else {
             verify(s, "before realloc");
-            size_t req = kind < 85 ? s->req + 1 + s->req / 2 + (size_t)rnd_below(&rng, 64)
+            size_t req = kind < 85 ? s->req + 1 + s->req / 2 + (size_t)rng_below(&rng, 64)
                                    : s->req / 2 + 1;
             if (req > 4 * MiB) req = pick_size(&rng) + 1;
             char *q = realloc(s->p, req);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "../../harness.h"
 
 static void *(*lmalloc)(size_t);
 static void (*lfree)(void *);
@@ -32,16 +33,7 @@ static void *user(void *arg)
     return NULL;
 }
 
-static long vm_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmSize:", 7)) kb = strtol(line + 7, NULL, 10);
-    if (f) fclose(f);
-    return kb;
-}
+static long vm_kib(void) { return proc_kb("/proc/self/status", "VmSize"); }
 
 int main(int argc, char **argv)
 {

@@ -37,7 +37,8 @@
 extern void *__libc_malloc(size_t);
 extern void  __libc_free(void *);
 
-#include "soft_check.h"
+#define CHECK_KEEP_GOING 1
+#include "../../harness.h"
 
 #define OWNED(p, what) CHECK(lite_owns(p) == 1, "%s %p is not a lite-malloc block", what, (void *)(p))
 
@@ -480,11 +481,11 @@ int run_c_checks(int flags) {
     check_stats();
     check_glibc_stats();
     if (flags & CHECK_WRAP) check_foreign(flags);
-    if (failures) {
-        fprintf(stderr, "C checks: %d of %d FAILED\n", failures, checks);
+    if (check_failures) {
+        fprintf(stderr, "C checks: %d of %d FAILED\n", check_failures, check_count);
         return 1;
     }
-    printf("C checks: all %d passed\n", checks);
+    printf("C checks: all %d passed\n", check_count);
     return 0;
 }
 

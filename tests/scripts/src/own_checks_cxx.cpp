@@ -19,24 +19,14 @@
 #include <vector>
 
 #include "lite-malloc.h"
+#define CHECK_KEEP_GOING 1
+#include "../../harness.h"
 
 extern "C" int run_c_checks(int flags);
 
 namespace {
-int failures = 0, checks = 0;
-
-#define XCHECK(cond, ...)                                                                  \
-    do {                                                                                   \
-        checks++;                                                                          \
-        if (!(cond)) {                                                                     \
-            std::fprintf(stderr, "CHECK FAILED %s:%d: (%s): ", __FILE__, __LINE__, #cond); \
-            std::fprintf(stderr, __VA_ARGS__);                                             \
-            std::fputc('\n', stderr);                                                      \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
 #define XOWNED(p, what) \
-    XCHECK(lite_owns((const void *)(p)) == 1, "%s %p is not a lite-malloc block", what, (const void *)(p))
+    CHECK(lite_owns((const void *)(p)) == 1, "%s %p is not a lite-malloc block", what, (const void *)(p))
 
 struct alignas(64) Line64 { char c[64]; };
 struct alignas(4096) Page { char c[100]; };
@@ -57,24 +47,24 @@ void check_new_delete() {
     delete[] n;
     auto *l = new Line64;
     XOWNED(l, "aligned new (64)");
-    XCHECK(reinterpret_cast<std::uintptr_t>(l) % 64 == 0, "alignas(64) new gave %p", (void *)l);
+    CHECK(reinterpret_cast<std::uintptr_t>(l) % 64 == 0, "alignas(64) new gave %p", (void *)l);
     delete l;
     auto *pg = new Page[3];
     XOWNED(pg, "aligned new[] (4096)");
-    XCHECK(reinterpret_cast<std::uintptr_t>(pg) % 4096 == 0, "alignas(4096) new[] gave %p", (void *)pg);
+    CHECK(reinterpret_cast<std::uintptr_t>(pg) % 4096 == 0, "alignas(4096) new[] gave %p", (void *)pg);
     delete[] pg;
     void *raw = ::operator new(24);
     XOWNED(raw, "operator new(24)");
     ::operator delete(raw, 24); // sized delete
     void *al = ::operator new(100, std::align_val_t(256));
     XOWNED(al, "operator new(100, align 256)");
-    XCHECK(reinterpret_cast<std::uintptr_t>(al) % 256 == 0, "align_val_t(256) gave %p", al);
+    CHECK(reinterpret_cast<std::uintptr_t>(al) % 256 == 0, "align_val_t(256) gave %p", al);
     ::operator delete(al, std::align_val_t(256));
 }
 
 void check_containers() {
     std::string sso = "short";
-    XCHECK(lite_owns(sso.data()) == 0, "a short (SSO) string on the stack %p claimed by lite_owns",
+    CHECK(lite_owns(sso.data()) == 0, "a short (SSO) string on the stack %p claimed by lite_owns",
            (const void *)sso.data());
     std::string s(200, 'x');
     XOWNED(s.data(), "std::string(200) buffer");
@@ -89,7 +79,7 @@ void check_containers() {
     for (auto &kv : m) {
         if (lite_owns(&kv) != 1 || lite_owns(kv.first.data()) != 1 || lite_owns(kv.second.data()) != 1) bad++;
     }
-    XCHECK(bad == 0, "%d std::map nodes / keys / values not lite-malloc blocks", bad);
+    CHECK(bad == 0, "%d std::map nodes / keys / values not lite-malloc blocks", bad);
     auto sp = std::make_shared<std::vector<std::string>>(10, std::string(100, 'z'));
     XOWNED(sp.get(), "make_shared control block/object");
     XOWNED((*sp)[9].data(), "string inside a shared vector");
@@ -135,14 +125,14 @@ void check_threads() {
         });
     }
     for (auto &th : ts) th.join();
-    XCHECK(bad.load() == 0, "%d blocks allocated in std::threads not lite-malloc's", bad.load());
+    CHECK(bad.load() == 0, "%d blocks allocated in std::threads not lite-malloc's", bad.load());
     int wrong = 0;
     for (int t = 0; t < N; t++) {
-        XCHECK(made[t].size() == 500, "thread %d made %zu strings", t, made[t].size());
+        CHECK(made[t].size() == 500, "thread %d made %zu strings", t, made[t].size());
         for (auto &str : made[t])
             if (lite_owns(str.data()) != 1 || str.find_first_not_of(char('a' + t)) != std::string::npos) wrong++;
     }
-    XCHECK(wrong == 0, "%d strings made in threads are wrong or not lite-malloc's", wrong);
+    CHECK(wrong == 0, "%d strings made in threads are wrong or not lite-malloc's", wrong);
     for (auto *p : handoff) delete p;
     made.clear(); // frees strings allocated by the worker threads, on this thread
 }
@@ -153,11 +143,11 @@ extern "C" int run_cxx_checks() {
     check_containers();
     check_exceptions();
     check_threads();
-    if (failures) {
-        std::fprintf(stderr, "C++ checks: %d of %d FAILED\n", failures, checks);
+    if (check_failures) {
+        std::fprintf(stderr, "C++ checks: %d of %d FAILED\n", check_failures, check_count);
         return 1;
     }
-    std::printf("C++ checks: all %d passed\n", checks);
+    std::printf("C++ checks: all %d passed\n", check_count);
     return 0;
 }
 
