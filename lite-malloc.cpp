@@ -2448,21 +2448,27 @@ void purge(uint64_t cutoff, long keep = 0, bool spare_huge = false) {
 std::atomic<bool> g_purging{false};  // one pass at a time (and none from inside a pass)
 
 void decay_tick() {
-    long retain = retain_limit();
-    if (retain < 0) return;  // keep everything
-    uint64_t now = now_ms(), next = g_next_decay.load(std::memory_order_relaxed);
-    bool over = over_retain();
-    if (now < next && !over) return;
-    if (g_purging.exchange(true, std::memory_order_acquire)) return;
-    uint64_t delay = decay_ms(), quarter = delay / 4 > 10 ? delay / 4 : 10;
-    g_next_decay.store(now + quarter, std::memory_order_relaxed);
-    purge(now > delay ? now - delay : 0, 0, true);  // (huge regions: whole, or not at all)
-    if (over_retain()) {  // down to three quarters of the limit, the older part first
-        long keep = retain / 4 * 3;
-        purge(now - (now > quarter ? quarter : now), keep);
-        if (over_retain()) purge(now, keep);
+    // A thread that gives memory back while a pass is under way leaves it to that pass
+    // (one at a time); the pass may have gone by its memory already, so it looks once
+    // more if the limit is passed again when it is done (a bounded number of times: what
+    // a pass cannot give back, a pinned host, must not make it spin).
+    for (int pass = 0; pass < 3; pass++) {
+        long retain = retain_limit();
+        if (retain < 0) return;  // keep everything
+        uint64_t now = now_ms(), next = g_next_decay.load(std::memory_order_relaxed);
+        if (now < next && !over_retain()) return;
+        if (g_purging.exchange(true, std::memory_order_seq_cst)) return;
+        uint64_t delay = decay_ms(), quarter = delay / 4 > 10 ? delay / 4 : 10;
+        g_next_decay.store(now + quarter, std::memory_order_relaxed);
+        purge(now > delay ? now - delay : 0, 0, true);  // (huge regions: whole, or not at all)
+        if (over_retain()) {  // down to three quarters of the limit, the older part first
+            long keep = retain / 4 * 3;
+            purge(now - (now > quarter ? quarter : now), keep);
+            if (over_retain()) purge(now, keep);
+        }
+        g_purging.store(false, std::memory_order_seq_cst);
+        if (!over_retain()) return;
     }
-    g_purging.store(false, std::memory_order_release);
 }
 
 /* ===================================================================================== *
