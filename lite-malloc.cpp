@@ -547,7 +547,7 @@ std::atomic<std::atomic<uint64_t> *> g_owned[size_t(1) << kMapTopBits];
 
 /* The leaf of a two-level table (one leaf per GiB of address space), made on demand. */
 using Leaf = std::atomic<uint64_t>;
-Leaf *table_leaf(std::atomic<Leaf *> *table, size_t words, uintptr_t addr, bool create) {
+inline Leaf *table_leaf(std::atomic<Leaf *> *table, size_t words, uintptr_t addr, bool create) {
     auto &slot = table[addr >> 30];
     Leaf *leaf = slot.load(std::memory_order_acquire);
     if (!leaf && create) {
@@ -582,7 +582,7 @@ struct SideSlot {
 constexpr size_t kSlotsPerLeaf = (size_t(1) << 30) / kSbSize;
 std::atomic<Leaf *> g_side[size_t(1) << kMapTopBits];
 
-SideSlot *side_of(uintptr_t sb, bool create = false) {
+inline SideSlot *side_of(uintptr_t sb, bool create = false) {
     Leaf *leaf = table_leaf(g_side, kSlotsPerLeaf * sizeof(SideSlot) / 8, sb, create);
     return leaf ? reinterpret_cast<SideSlot *>(leaf) + (sb >> kSbShift) % kSlotsPerLeaf : nullptr;
 }
