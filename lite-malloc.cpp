@@ -2148,6 +2148,24 @@ unsigned live_run_pages(const void *p) {
     return host->live[i].load(std::memory_order_acquire) ? host->run[i] : 0;
 }
 
+/* realloc: grow the live run at p to `pages` pages in place, taking the free pages after
+ * it in its host (claimed in the map as a carve would).  False when they are not free. */
+bool medium_grow(void *p, unsigned pages) {
+    uintptr_t at = uintptr_t(p);
+    unsigned first = unsigned((at & (kSbSize - 1)) / kPage), have = live_run_pages(p);
+    Host *host = reinterpret_cast<Host *>(at & ~(kSbSize - 1));
+    if (!have || pages <= have || first + pages > kSbPages) return false;
+    Map bits = run_bits(first + have, pages - have);
+    Pair t = load_pair(&host->map);
+    do
+        if (map_of(t) & bits) return false;
+    while (!cas_pair(&host->map, t, pair_of(map_of(t) | bits)));
+    dirty_clear(host, bits);
+    host->run[first] = uint8_t(pages);
+    g_medium_in_use.add(long(pages - have) * long(kPage));
+    return true;
+}
+
 void medium_free(void *p, const char *op) {
     uintptr_t at = uintptr_t(p);
     unsigned i = unsigned((at & (kSbSize - 1)) / kPage);
@@ -2720,9 +2738,12 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
     if (UNLIKELY(size > kMaxRequest)) { set_enomem(); return nullptr; }
     // Stay in place while the block fits and is not more than twice too big.
     if (size <= usable && (size >= usable / 2 || usable <= kSbHeader)) return p;
-    if (role_of(header_of(p)) == kRoleLarge && !fits_host((size + kPage - 1) / kPage, 0)) {
+    Role role = role_of(header_of(p));
+    size_t pages = (size + kPage - 1) / kPage;
+    if (role == kRoleLarge && !fits_host(pages, 0)) {
         if (void *q = large_resize(p, size)) return q;
     }
+    if (role == kRoleHost && fits_host(pages, 0) && medium_grow(p, unsigned(pages))) return p;
     void *q = alloc(size);
     if (!q) return nullptr;
     memcpy(q, p, size < usable ? size : usable);
