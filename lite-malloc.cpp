@@ -1139,16 +1139,17 @@ bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block ha
 
 /* Blocks of 16 bytes and more carry a canary (in the default build, all of them). */
 inline bool has_canary(const Superblock *sb) { return kGrain >= 16 || sb->block_size >= 16; }
-/* free(): check the canary, then set it. */
-inline bool freed_already_else_mark(Superblock *sb, Block *b) {
-    if (!has_canary(sb)) return b == sb->free;  // the block freed last, at best
-    if (b->canary == sb->canary) return true;
-    b->canary = sb->canary;
-    return false;
-}
-/* The owner's free(): the same test, without the mark (free_local sets it). */
+/* free(): is b free already (its canary in place)?  Then mark it free. */
 inline bool freed_already_here(const Superblock *sb, const Block *b) {
-    return has_canary(sb) ? b->canary == sb->canary : b == sb->free;
+    return has_canary(sb) ? b->canary == sb->canary : b == sb->free;  // (no canary: the block freed last, at best)
+}
+inline void mark_freed(Superblock *sb, Block *b) {
+    if (has_canary(sb)) b->canary = sb->canary;
+}
+inline bool freed_already_else_mark(Superblock *sb, Block *b) {
+    if (freed_already_here(sb, b)) return true;
+    mark_freed(sb, b);
+    return false;
 }
 /* realloc(): is the block free already?  (The canary only: sb may be another heap's.) */
 inline bool freed_already(const Superblock *sb, const Block *b) { return has_canary(sb) && b->canary == sb->canary; }
@@ -1216,9 +1217,6 @@ uintptr_t adopt_pop(unsigned c) {
 /* Blocks are worth adopting once this many are free: fewer would be used up at once. */
 inline uint32_t adopt_threshold(const Superblock *sb) { return sb->capacity / 8 + 1; }
 
-/* Give n blocks of sb (linked head..tail) back.  An owned superblock keeps them on its
- * remote list for its owner; a detached one counts them down, and the call that brings
- * the last one back sends it to the pools.  One CAS for the whole batch. */
 /* The debug build's check of a list of sb's free blocks: every block on a block
  * boundary below the bump pointer, no cycle.  Returns its length. */
 uint32_t debug_check_list(Superblock *sb, Block *list, const char *what) {
@@ -1230,6 +1228,9 @@ uint32_t debug_check_list(Superblock *sb, Block *list, const char *what) {
     return n;
 }
 
+/* Give n blocks of sb (linked head..tail) back.  An owned superblock keeps them on its
+ * remote list for its owner; a detached one counts them down, and the call that brings
+ * the last one back sends it to the pools.  One CAS for the whole batch. */
 void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
     unsigned c = sb->size_class;  // stable until our blocks are back
     // (a batch from an outbox ends in a null link; a single block's link is not set yet)
@@ -1689,8 +1690,6 @@ void extend(Superblock *sb) {
     sb->bump.store(first + n * bs, std::memory_order_relaxed);
 }
 
-/* Debug build: every block of a list lies on a block boundary of sb below its bump pointer,
- * and the list is no longer than the superblock holds. */
 /* Add a list of free blocks to the owner's: never a walk down a long list, whose every
  * block would be a cache miss (remote lists run to thousands of blocks). */
 void take_list(Superblock *sb, Block *list) {
@@ -1828,10 +1827,6 @@ inline Block *take_block(Superblock *sb) {  // null when the owner's free list i
 inline void *small_alloc(Heap *h, unsigned c) {
     if (Block *b = take_block(h->current[c])) return b;
     return small_refill(h, c);
-}
-inline void *small_alloc_slot(Heap *h, size_t slot) {  // the malloc fast path
-    if (Block *b = take_block(h->by_slot[slot])) return b;
-    return small_refill(h, kClasses.index[slot]);
 }
 
 void *small_refill_owned(Heap *h, unsigned c) {
@@ -2131,7 +2126,6 @@ void *medium_alloc(Heap *h, unsigned pages, size_t align, bool *clean) {
     return reinterpret_cast<void *>(at);
 }
 
-/* The pages of the live run that starts at p, or 0 when p starts no live run. */
 /* lite_owns: is q inside a live run of this host? */
 bool host_covers(Host *host, uintptr_t q) {
     size_t page = (q & (kSbSize - 1)) / kPage;
@@ -2140,6 +2134,7 @@ bool host_covers(Host *host, uintptr_t q) {
     return false;
 }
 
+/* The pages of the live run that starts at p, or 0 when p starts no live run. */
 unsigned live_run_pages(const void *p) {
     uintptr_t at = uintptr_t(p);
     unsigned i = unsigned((at & (kSbSize - 1)) / kPage);
@@ -2581,14 +2576,20 @@ NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
     return p;
 }
 
-NOINLINE void *alloc_not_small(size_t size) noexcept {  // out of line: malloc needs no stack frame
+/* Everything but malloc's fast path: out of line, so that malloc needs no stack frame. */
+NOINLINE void *alloc_slow(size_t size) noexcept {
+    if (size <= kFastMax) return small_refill(tls_heap, kClasses.index[slot_of(size)]);
     if (size <= kSmallMax) return small_alloc(tls_heap, class_of(size));
     bool clean;
     return alloc_big(size, 0, &clean);
 }
+/* The malloc fast path: a block from the thread's free list of the size's class, or null. */
+inline Block *alloc_fast(size_t size) {
+    return LIKELY(size <= kFastMax) ? take_block(tls_heap->by_slot[slot_of(size)]) : nullptr;
+}
 inline void *alloc(size_t size) {
-    if (LIKELY(size <= kFastMax)) return small_alloc_slot(tls_heap, slot_of(size));
-    return alloc_not_small(size);
+    if (Block *b = alloc_fast(size)) return b;
+    return alloc_slow(size);
 }
 
 void *alloc_aligned(size_t align, size_t size) {
@@ -2640,7 +2641,7 @@ NOINLINE void free_local_refused(Superblock *sb, Block *b, const char *op) noexc
 }
 inline void free_local(Superblock *sb, Block *b, const char *op) {
     if (UNLIKELY(outside_blocks(sb, b) || freed_already_here(sb, b))) return free_local_refused(sb, b, op);
-    if (has_canary(sb)) b->canary = sb->canary;
+    mark_freed(sb, b);
     b->set_next(sb->free);
     sb->free = b;
 }
@@ -3533,8 +3534,7 @@ NOINLINE void *cxx_new_slow(size_t size) {
     return p ? p : cxx_new_retry(size, 0, false);
 }
 inline void *cxx_new(size_t size) {  // malloc's fast path, then a jump: no stack frame
-    if (LIKELY(size <= kFastMax))
-        if (Block *b = take_block(tls_heap->by_slot[slot_of(size)])) return b;
+    if (Block *b = alloc_fast(size)) return b;
     return cxx_new_slow(size);
 }
 #else
