@@ -50,7 +50,7 @@
  *   purge        giving free pages back to the OS with madvise ("released" afterwards)
  *   decay        purging what has been free for the decay delay
  *   retain limit the most dirty memory kept, however recent (LITE_MALLOC_RETAIN_MB,
- *                scaled down to half the peak footprint, at least 64 MiB; section 12)
+ *                scaled down to the peak footprint, at least 64 MiB; section 12)
  *   tail         resident pages of a small superblock above its bump pointer
  *   region       2 MiB, 2 MiB-aligned: four slots; the unit of huge pages
  *   side slot    per-slot words kept outside the slot (role, adoption link, freed_at)
@@ -609,8 +609,11 @@ bool is_owned_slot(uintptr_t sb) {
  * still be resident).  Every slot, whatever it becomes (a small superblock, a host of
  * medium runs, part of a large run), comes from here and goes back here, so free slots
  * coalesce by themselves and any size reuses what any other size freed.  A run of n
- * slots is n consecutive bits of one word, taken with one CAS; the lowest free slots
- * are taken first, so the read-write prefix of an arena follows the peak in use.       */
+ * slots (n <= 64) is n consecutive bits of one word, taken with one CAS, or the top bits
+ * of one word and the bottom bits of the next, taken with two (the first undone if the
+ * second fails): a run may cross a group's end, so that large runs pack as tightly as
+ * the free slots allow.  The lowest free slots are taken first, so the read-write
+ * prefix of an arena follows the peak in use.                                          */
 struct Group {
     std::atomic<uint64_t> used{0};
     std::atomic<uint64_t> dirty{0};
@@ -833,17 +836,20 @@ Counter g_slots_dirty;     // free slots whose pages may be resident (bytes)
 void decay_tick();
 
 /* Take n consecutive free slots (n <= 64) whose start plus `phase` is a multiple of
- * `align` (a power of two, at most a group), lowest address first; for a single slot, a dirty one if there is one (its
- * pages are resident: no fault, no zeroing by the kernel).  Returns the first slot, or 0
- * when memory is exhausted; *dirty_mask gets which of the n slots were dirty (bit 0: the
- * first), so the caller knows what reads as zero. */
+ * `align` (a power of two, at most a group; a run crossing into the next group only when
+ * align <= kSbSize), lowest address first; for a single slot, a dirty one if there is
+ * one (its pages are resident: no fault, no zeroing by the kernel).  Returns the first
+ * slot, or 0 when memory is exhausted; *dirty_mask gets which of the n slots were dirty
+ * (bit 0: the first), so the caller knows what reads as zero. */
+inline uint64_t low_bits(unsigned n) { return n >= 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1; }
 uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mask) {
-    uint64_t run = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+    uint64_t run = low_bits(n);
     bool committed_only = false;  // after a failed commit: runs inside what is read-write
     for (int attempt = 0;; attempt++) {
         // The best start: most dirty slots in the run, then the lowest address.  The walk
         // stops at the first run that is all dirty (no better one exists), and looks no
         // further than the slots handed out so far while a dirty one may still turn up.
+        // A run that crosses into the next group starts at the free top of its group.
         Arena *best_a = nullptr;
         size_t best_g = 0;
         unsigned best_i = 0, best_score = 0;
@@ -876,6 +882,18 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mas
                     best_a = a, best_g = g, best_i = i, best_score = score, best_used = used, found = true;
                     if (score == n || !dirty) break;
                 }
+                unsigned top = used ? unsigned(__builtin_clzll(used)) : 64;  // free slots at the top
+                if (top && top < n && align <= kSbSize && g + 1 < groups && (g + 1) * kGroupSlots + n - top <= ours &&
+                    (!found || best_score < n)) {
+                    Group &next = a->groups[g + 1];
+                    uint64_t next_used = next.used.load(std::memory_order_acquire);
+                    if ((next_used & low_bits(n - top)) == 0) {
+                        unsigned score = bits_set(dirty >> (64 - top)) +
+                                         bits_set(next.dirty.load(std::memory_order_relaxed) & low_bits(n - top));
+                        if (!found || score > best_score)
+                            best_a = a, best_g = g, best_i = 64 - top, best_score = score, best_used = used, found = true;
+                    }
+                }
                 if (found && best_score == n) break;
             }
             if (found && best_score == n) break;
@@ -883,18 +901,34 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mas
         if (found) {
             Arena *a = best_a;
             Group &grp = a->groups[best_g];
-            uint64_t bits = run << best_i;
+            bool across = best_i + n > kGroupSlots;
+            uint64_t bits = run << best_i, more = across ? low_bits(best_i + n - kGroupSlots) : 0;
             if (best_used & bits || !grp.used.compare_exchange_strong(best_used, best_used | bits, std::memory_order_acq_rel)) {
                 attempt = -1;  // lost a race for it: look again
                 continue;
             }
+            Group *next = across ? &a->groups[best_g + 1] : nullptr;
+            if (across) {  // the rest of the run, at the bottom of the next group
+                uint64_t used = next->used.load(std::memory_order_acquire);
+                while (!(used & more) && !next->used.compare_exchange_weak(used, used | more, std::memory_order_acq_rel)) {}
+                if (used & more) {  // taken meanwhile: undo the first part, look again
+                    grp.used.fetch_and(~bits, std::memory_order_release);
+                    attempt = -1;
+                    continue;
+                }
+            }
             // The giver sets `dirty` before it clears `used`: after our CAS, this sees
             // every dirty bit of ours.
             *dirty_mask = (grp.dirty.fetch_and(~bits, std::memory_order_acq_rel) & bits) >> best_i;
+            if (across) *dirty_mask |= (next->dirty.fetch_and(~more, std::memory_order_acq_rel) & more) << (kGroupSlots - best_i);
             size_t off = (best_g * kGroupSlots + best_i) * kSbSize;
             if (!commit_arena(a, off + n * kSbSize)) {  // no memory: undo, nothing burnt
                 if (*dirty_mask) grp.dirty.fetch_or(*dirty_mask << best_i, std::memory_order_release);
                 grp.used.fetch_and(~bits, std::memory_order_release);
+                if (across) {
+                    if (uint64_t d = *dirty_mask >> (kGroupSlots - best_i)) next->dirty.fetch_or(d, std::memory_order_release);
+                    next->used.fetch_and(~more, std::memory_order_release);
+                }
                 if (committed_only) return 0;
                 committed_only = true;  // a run in what is read-write already needs no commit
                 attempt = -1;
@@ -917,23 +951,29 @@ Arena *arena_of(uintptr_t p) {
     return nullptr;
 }
 
-/* Give back n slots starting at `first`; `dirty`: their pages may be resident.  The
- * decay clock of each starts now. */
+/* Give back n slots starting at `first` (in one group or two); `dirty`: their pages
+ * may be resident.  The decay clock of each starts now. */
 void slots_give(uintptr_t first, unsigned n, bool dirty) {
     Arena *a = arena_of(first);
-    size_t idx = (first - a->base) / kSbSize, g = idx / kGroupSlots;
-    uint64_t bits = (n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1) << (idx % kGroupSlots);
+    size_t idx = (first - a->base) / kSbSize;
     if (dirty) {
         uint64_t now = now_ms();
         for (unsigned k = 0; k < n; k++) side_of(first + k * kSbSize)->freed_at.store(now, std::memory_order_relaxed);
-        a->groups[g].dirty.fetch_or(bits, std::memory_order_release);
         g_slots_dirty.add(long(n * kSbSize));
     }
-    uint64_t was = a->groups[g].used.fetch_and(~bits, std::memory_order_release);
-    DEBUG_CHECK((was & bits) == bits, "slots given back while free: the slot store, at", reinterpret_cast<void *>(first));
     g_slots_used.add(-long(n * kSbSize));
-    size_t low = a->low.load(std::memory_order_relaxed);
-    while (g < low && !a->low.compare_exchange_weak(low, g, std::memory_order_relaxed)) {}
+    for (unsigned left = n; left;) {  // each group's part: dirty first, then free
+        size_t g = idx / kGroupSlots, i = idx % kGroupSlots;
+        unsigned k = left < kGroupSlots - i ? left : unsigned(kGroupSlots - i);
+        uint64_t bits = low_bits(k) << i;
+        if (dirty) a->groups[g].dirty.fetch_or(bits, std::memory_order_release);
+        uint64_t was = a->groups[g].used.fetch_and(~bits, std::memory_order_release);
+        DEBUG_CHECK((was & bits) == bits, "slots given back while free: the slot store, at", reinterpret_cast<void *>(first));
+        size_t low = a->low.load(std::memory_order_relaxed);
+        while (g < low && !a->low.compare_exchange_weak(low, g, std::memory_order_relaxed)) {}
+        idx += k;
+        left -= k;
+    }
     decay_tick();
 }
 
@@ -943,7 +983,7 @@ bool slots_extend(uintptr_t first, unsigned have, unsigned want) {
     Arena *a = arena_of(first);
     size_t idx = (first - a->base) / kSbSize, g = idx / kGroupSlots, i = idx % kGroupSlots + have;
     if (idx % kGroupSlots + want > kGroupSlots) return false;
-    uint64_t bits = ((want - have == 64 ? ~uint64_t(0) : (uint64_t(1) << (want - have)) - 1)) << i;
+    uint64_t bits = low_bits(want - have) << i;
     Group &grp = a->groups[g];
     uint64_t used = grp.used.load(std::memory_order_acquire);
     do {
@@ -2349,13 +2389,15 @@ void *large_resize(void *p, size_t size) {
 std::atomic<uint64_t> g_next_decay{0};
 
 /* The retain limit in force: the option's, scaled down for a program whose footprint
- * never came near it.  A program keeps at most half of the most memory it ever had in
+ * never came near it.  A program keeps at most as much as the most memory it ever had in
  * use at once (the slots handed out, at their peak), and always 64 MiB: a small program
  * does not sit on 256 MiB it freed once, and a large one's churn is not purged and
- * faulted back in.  -1: keep everything. */
+ * faulted back in (malloc-large, 20 live blocks of 5-25 MiB: at half its peak, 800 MiB
+ * were purged and faulted back in 4 s).  Decay gives back what stays unused.  -1: keep
+ * everything. */
 constexpr long kRetainFloor = long(64) << 20;
 long retain_limit() {
-    long opt = retain_bytes(), scaled = g_slots_used.peak() / 2;
+    long opt = retain_bytes(), scaled = g_slots_used.peak();
     if (opt < 0) return -1;
     scaled = scaled > kRetainFloor ? scaled : kRetainFloor;
     return opt < scaled ? opt : scaled;

@@ -24,7 +24,7 @@ rc=0; env LD_PRELOAD="$TOP/liblite-malloc-shared.so" "$SCRATCH/probe" uaf-link >
 ! grep -q invariant "$SCRATCH/uaf-release.log" || fail "the release build checked an invariant"
 note "a write after free into a free block's link: the debug build aborts naming it (the release build: exit $rc, silent)"
 
-UNITS=(api align_sweep canary_values claim_race fork_heaps large_merge large_realloc medium_realloc producer_consumer
+UNITS=(api align_sweep canary_values claim_race fork_heaps large_merge large_realloc medium_realloc producer_consumer slot_runs
        remote_stranding stress_patterns threads_random)
 for u in "${UNITS[@]}"; do
     build "$SCRATCH/b.log" "$CC" -std=gnu11 -O1 -g -pthread -Wall -I"$TOP" "$TOP/tests/unit/$u.c" -o "$SCRATCH/$u" \
