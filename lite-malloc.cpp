@@ -492,8 +492,15 @@ struct VersionedStack {
     bool empty() const { return __atomic_load_n(&top.lo, __ATOMIC_RELAXED) == 0; }
 };
 
-/* Statistics counters: relaxed atomics touched on slow paths only, with their peak. */
+/* Statistics counters: relaxed atomics touched on slow paths only.  The two whose peak
+ * someone reads (the mapped bytes, for the statistics; the slots handed out, for the
+ * retain limit) track it. */
 struct Counter {
+    std::atomic<long> v{0};
+    void add(long d) { v.fetch_add(d, std::memory_order_relaxed); }
+    long get() const { return v.load(std::memory_order_relaxed); }
+};
+struct PeakCounter {
     std::atomic<long> v{0}, high{0};
     void add(long d) {
         long now = v.fetch_add(d, std::memory_order_relaxed) + d, top = high.load(std::memory_order_relaxed);
@@ -502,7 +509,7 @@ struct Counter {
     long get() const { return v.load(std::memory_order_relaxed); }
     long peak() const { return high.load(std::memory_order_relaxed); }
 };
-Counter g_mapped;  // everything taken from the OS: arenas' committed parts, large mappings, metadata
+PeakCounter g_mapped;  // everything taken from the OS: arenas' committed parts, large mappings, metadata
 
 /* ===================================================================================== *
  * 4. Address space.
@@ -831,8 +838,8 @@ inline uint64_t aligned_starts(uintptr_t group, size_t align, size_t phase) {
     return m;
 }
 
-Counter g_slots_used;      // slots handed out (bytes)
-Counter g_slots_dirty;     // free slots whose pages may be resident (bytes)
+PeakCounter g_slots_used;  // slots handed out (bytes)
+Counter g_slots_dirty;      // free slots whose pages may be resident (bytes)
 void decay_tick();
 
 /* Take n consecutive free slots (n <= 64) whose start plus `phase` is a multiple of
