@@ -1256,7 +1256,12 @@ uintptr_t adopt_pop(unsigned c) {
     for (unsigned i = 0; i < kShards; i++) {
         VersionedStack<AdoptLink> &stack = g_shards[(first + i) % kShards].adoptable[c];
         if (stack.empty()) continue;
-        if (uintptr_t n = stack.pop()) return n;
+        if (uintptr_t n = stack.pop()) {
+            DEBUG_CHECK(n % kSbSize == 0 && arena_of(n), "an adoption entry outside the arenas, at", reinterpret_cast<void *>(n));
+            DEBUG_CHECK(side_of(n)->queued.load(std::memory_order_relaxed) == 1,
+                        "an adoption entry its slot does not know of, at", reinterpret_cast<void *>(n));
+            return n;
+        }
     }
     return 0;
 }
@@ -1988,6 +1993,8 @@ Map dirty_clear(Host *host, Map bits) {
 
 /* Carve a run from a host its caller owns: the address, or 0 when no run fits. */
 uintptr_t host_carve(Host *host, unsigned pages, unsigned step, bool *clean) {
+    DEBUG_CHECK((peek(&host->state) & (~kHostFlags | kHostOwned | kHostRetired | kHostRetiring)) == (host_sig(host) | kHostOwned),
+                "carving from a host its heap does not own: host", host);
     Pair t = load_pair(&host->map);
     unsigned first;
     for (;;) {
