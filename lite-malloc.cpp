@@ -149,7 +149,9 @@ static_assert(kMediumPages >= 4 && kMediumPages < kSbPages, "SUPERBLOCK_CACHE_SI
 static_assert(LITE_MALLOC_MINIBLOCK_CACHE_SIZE >= 2 && LITE_MALLOC_MINIBLOCK_CACHE_SIZE <= 6144, "MINIBLOCK_CACHE_SIZE: 2..6144");
 static_assert(LITE_MALLOC_ENGINES_COUNT >= 1 && LITE_MALLOC_ENGINES_COUNT <= 1024, "ENGINES");
 constexpr size_t kGroupSlots = 64;                            // superblock slots per bitmap word
-constexpr size_t kGroupBytes = kGroupSlots * kSbSize;         // 32 MiB: the largest run of slots
+constexpr size_t kGroupBytes = kGroupSlots * kSbSize;         // 32 MiB
+constexpr unsigned kRunMaxSlots = 128;                        // 64 MiB: the longest run of slots
+constexpr unsigned kRunMaxParts = kRunMaxSlots / kGroupSlots + 1;  // groups a run can touch
 constexpr size_t kChunk = size_t(4) << 20;                    // commit step
 constexpr size_t kArenaMax = size_t(64) << 30;                // first reservation tried
 constexpr size_t kArenaMin = kChunk;
@@ -615,12 +617,11 @@ bool is_owned_slot(uintptr_t sb) {
  * bitmap words: `used` (handed out, or being purged) and `dirty` (free, and its pages may
  * still be resident).  Every slot, whatever it becomes (a small superblock, a host of
  * medium runs, part of a large run), comes from here and goes back here, so free slots
- * coalesce by themselves and any size reuses what any other size freed.  A run of n
- * slots (n <= 64) is n consecutive bits of one word, taken with one CAS, or the top bits
- * of one word and the bottom bits of the next, taken with two (the first undone if the
- * second fails): a run may cross a group's end, so that large runs pack as tightly as
- * the free slots allow.  The lowest free slots are taken first, so the read-write
- * prefix of an arena follows the peak in use.                                          */
+ * coalesce by themselves and any size reuses what any other size freed.  A run of up to
+ * kRunMaxSlots slots is, in each group it touches, consecutive bits of its word: one
+ * CAS per group, those made first undone if a later one fails.  So large runs pack as
+ * tightly as the free slots allow, across the ends of groups.  The lowest free slots are
+ * taken first, so the read-write prefix of an arena follows the peak in use.          */
 struct Group {
     std::atomic<uint64_t> used{0};
     std::atomic<uint64_t> dirty{0};
@@ -842,25 +843,86 @@ PeakCounter g_slots_used;  // slots handed out (bytes)
 Counter g_slots_dirty;      // free slots whose pages may be resident (bytes)
 void decay_tick();
 
-/* Take n consecutive free slots (n <= 64) whose start plus `phase` is a multiple of
- * `align` (a power of two, at most a group; a run crossing into the next group only when
- * align <= kSbSize), lowest address first; for a single slot, a dirty one if there is
- * one (its pages are resident: no fault, no zeroing by the kernel).  Returns the first
- * slot, or 0 when memory is exhausted; *dirty_mask gets which of the n slots were dirty
- * (bit 0: the first), so the caller knows what reads as zero. */
 inline uint64_t low_bits(unsigned n) { return n >= 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1; }
-uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mask) {
+/* f(group, bits) for each group's part of the run of n slots from slot index `first`. */
+template <class F> inline void for_each_part(size_t first, unsigned n, F f) {
+    while (n) {
+        size_t g = first / kGroupSlots, i = first % kGroupSlots;
+        unsigned k = n < kGroupSlots - i ? n : unsigned(kGroupSlots - i);
+        f(g, low_bits(k) << i);
+        first += k;
+        n -= k;
+    }
+}
+/* Mark the run's slots used, part by part; false (and nothing marked) if any is taken.
+ * dirty[k] gets which slots of part k were dirty.  The giver sets `dirty` before it
+ * clears `used`: after our CAS, this sees every dirty bit of ours. */
+bool run_claim(Arena *a, size_t first, unsigned n, uint64_t dirty[kRunMaxParts]) {
+    unsigned parts = 0;
+    bool lost = false;
+    for_each_part(first, n, [&](size_t g, uint64_t bits) {
+        if (lost) return;
+        uint64_t used = a->groups[g].used.load(std::memory_order_acquire);
+        while (!(used & bits) && !a->groups[g].used.compare_exchange_weak(used, used | bits, std::memory_order_acq_rel)) {}
+        if (used & bits) lost = true;
+        else parts++;
+    });
+    unsigned k = 0;
+    for_each_part(first, n, [&](size_t g, uint64_t bits) {
+        if (lost) {
+            if (k++ < parts) a->groups[g].used.fetch_and(~bits, std::memory_order_release);
+        } else {
+            dirty[k++] = a->groups[g].dirty.fetch_and(~bits, std::memory_order_acq_rel) & bits;
+        }
+    });
+    return !lost;
+}
+/* Undo run_claim (no memory to commit the run). */
+void run_unclaim(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMaxParts]) {
+    unsigned k = 0;
+    for_each_part(first, n, [&](size_t g, uint64_t bits) {
+        if (dirty[k]) a->groups[g].dirty.fetch_or(dirty[k], std::memory_order_release);
+        a->groups[g].used.fetch_and(~bits, std::memory_order_release);
+        k++;
+    });
+}
+/* A claimed run is in use: its slots after `keep` (the first one, which the caller gives
+ * a header) become the inside of a block, and an old header left in a dirty one must
+ * not look like one of ours to a stray free() there.  Returns how many were dirty. */
+long run_settle(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMaxParts], size_t keep) {
+    size_t end = (first + n) * kSbSize, reach = a->reach.load(std::memory_order_relaxed);
+    while (reach < end && !a->reach.compare_exchange_weak(reach, end, std::memory_order_relaxed)) {}
+    long count = 0;
+    unsigned k = 0;
+    for_each_part(first, n, [&](size_t g, uint64_t) {
+        for (uint64_t m = dirty[k++]; m; m &= m - 1, count++) {
+            size_t slot = g * kGroupSlots + unsigned(__builtin_ctzll(m));
+            if (slot != keep) memset(reinterpret_cast<void *>(a->base + slot * kSbSize), 0, kSbHeader);
+        }
+    });
+    g_slots_used.add(long(n * kSbSize));
+    g_slots_dirty.add(-count * long(kSbSize));
+    return count;
+}
+
+/* Take n consecutive free slots (1 <= n <= kRunMaxSlots) whose start plus `phase` is a
+ * multiple of `align` (a power of two, at most a group; a run longer than the room left
+ * in its group only when align <= kSbSize), lowest address first; for a single slot, a
+ * dirty one if there is one (its pages are resident: no fault, no zeroing by the
+ * kernel).  Returns the first slot, or 0 when memory is exhausted; *dirty: some of its
+ * slots were dirty (their memory may hold old data). */
+uintptr_t slots_take(unsigned n, size_t align, size_t phase, bool *dirty) {
+    DEBUG_CHECK(n >= 1 && n <= kRunMaxSlots, "a run of slots too long:", reinterpret_cast<void *>(uintptr_t(n)));
     uint64_t run = low_bits(n);
     bool committed_only = false;  // after a failed commit: runs inside what is read-write
     for (int attempt = 0;; attempt++) {
         // The best start: most dirty slots in the run, then the lowest address.  The walk
         // stops at the first run that is all dirty (no better one exists), and looks no
         // further than the slots handed out so far while a dirty one may still turn up.
-        // A run that crosses into the next group starts at the free top of its group.
+        // A run that leaves its group starts at the free top of the group.
         Arena *best_a = nullptr;
-        size_t best_g = 0;
-        unsigned best_i = 0, best_score = 0;
-        uint64_t best_used = 0;
+        size_t best = 0;  // slot index in best_a
+        unsigned best_score = 0;
         bool found = false;
         for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
             size_t groups = (a->slots + kGroupSlots - 1) / kGroupSlots;
@@ -877,29 +939,32 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mas
                     }
                     continue;
                 }
-                uint64_t starts = run_starts(~used, n) & aligned_starts(a->base + g * kGroupBytes, align, phase);
-                if (ours < (g + 1) * kGroupSlots + n - 1) {  // the run must end below `ours`
-                    size_t fit = ours >= g * kGroupSlots + n ? ours - g * kGroupSlots - n + 1 : 0;
-                    starts &= fit >= 64 ? ~uint64_t(0) : (uint64_t(1) << fit) - 1;
-                }
-                uint64_t dirty = grp.dirty.load(std::memory_order_relaxed) & ~used;
-                for (uint64_t m = starts; m; m &= m - 1) {
-                    unsigned i = unsigned(__builtin_ctzll(m)), score = bits_set(dirty & run << i);
-                    if (found && score <= best_score) continue;
-                    best_a = a, best_g = g, best_i = i, best_score = score, best_used = used, found = true;
-                    if (score == n || !dirty) break;
+                if (n <= kGroupSlots) {  // runs inside the group
+                    uint64_t starts = run_starts(~used, n) & aligned_starts(a->base + g * kGroupBytes, align, phase);
+                    if (ours < (g + 1) * kGroupSlots + n - 1) {  // the run must end below `ours`
+                        size_t fit = ours >= g * kGroupSlots + n ? ours - g * kGroupSlots - n + 1 : 0;
+                        starts &= fit >= 64 ? ~uint64_t(0) : (uint64_t(1) << fit) - 1;
+                    }
+                    uint64_t dirty_bits = grp.dirty.load(std::memory_order_relaxed) & ~used;
+                    for (uint64_t m = starts; m; m &= m - 1) {
+                        unsigned i = unsigned(__builtin_ctzll(m)), score = bits_set(dirty_bits & run << i);
+                        if (found && score <= best_score) continue;
+                        best_a = a, best = g * kGroupSlots + i, best_score = score, found = true;
+                        if (score == n || !dirty_bits) break;
+                    }
                 }
                 unsigned top = used ? unsigned(__builtin_clzll(used)) : 64;  // free slots at the top
-                if (top && top < n && align <= kSbSize && g + 1 < groups && (g + 1) * kGroupSlots + n - top <= ours &&
-                    (!found || best_score < n)) {
-                    Group &next = a->groups[g + 1];
-                    uint64_t next_used = next.used.load(std::memory_order_acquire);
-                    if ((next_used & low_bits(n - top)) == 0) {
-                        unsigned score = bits_set(dirty >> (64 - top)) +
-                                         bits_set(next.dirty.load(std::memory_order_relaxed) & low_bits(n - top));
-                        if (!found || score > best_score)
-                            best_a = a, best_g = g, best_i = 64 - top, best_score = score, best_used = used, found = true;
-                    }
+                size_t start = (g + 1) * kGroupSlots - top;
+                if (top && top < n && align <= kSbSize && start + n <= ours && (start + n - 1) / kGroupSlots < groups &&
+                    (!found || best_score < n)) {  // a run leaving the group
+                    unsigned score = 0;
+                    bool fits = true;
+                    for_each_part(start, n, [&](size_t h, uint64_t bits) {
+                        if (!fits) return;
+                        if ((h == g ? used : a->groups[h].used.load(std::memory_order_acquire)) & bits) fits = false;
+                        else score += bits_set(a->groups[h].dirty.load(std::memory_order_relaxed) & bits);
+                    });
+                    if (fits && (!found || score > best_score)) best_a = a, best = start, best_score = score, found = true;
                 }
                 if (found && best_score == n) break;
             }
@@ -907,46 +972,20 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, uint64_t *dirty_mas
         }
         if (found) {
             Arena *a = best_a;
-            Group &grp = a->groups[best_g];
-            bool across = best_i + n > kGroupSlots;
-            uint64_t bits = run << best_i, more = across ? low_bits(best_i + n - kGroupSlots) : 0;
-            if (best_used & bits || !grp.used.compare_exchange_strong(best_used, best_used | bits, std::memory_order_acq_rel)) {
+            uint64_t dirty_bits[kRunMaxParts];
+            if (!run_claim(a, best, n, dirty_bits)) {
                 attempt = -1;  // lost a race for it: look again
                 continue;
             }
-            Group *next = across ? &a->groups[best_g + 1] : nullptr;
-            if (across) {  // the rest of the run, at the bottom of the next group
-                uint64_t used = next->used.load(std::memory_order_acquire);
-                while (!(used & more) && !next->used.compare_exchange_weak(used, used | more, std::memory_order_acq_rel)) {}
-                if (used & more) {  // taken meanwhile: undo the first part, look again
-                    grp.used.fetch_and(~bits, std::memory_order_release);
-                    attempt = -1;
-                    continue;
-                }
-            }
-            // The giver sets `dirty` before it clears `used`: after our CAS, this sees
-            // every dirty bit of ours.
-            *dirty_mask = (grp.dirty.fetch_and(~bits, std::memory_order_acq_rel) & bits) >> best_i;
-            if (across) *dirty_mask |= (next->dirty.fetch_and(~more, std::memory_order_acq_rel) & more) << (kGroupSlots - best_i);
-            size_t off = (best_g * kGroupSlots + best_i) * kSbSize;
-            if (!commit_arena(a, off + n * kSbSize)) {  // no memory: undo, nothing burnt
-                if (*dirty_mask) grp.dirty.fetch_or(*dirty_mask << best_i, std::memory_order_release);
-                grp.used.fetch_and(~bits, std::memory_order_release);
-                if (across) {
-                    if (uint64_t d = *dirty_mask >> (kGroupSlots - best_i)) next->dirty.fetch_or(d, std::memory_order_release);
-                    next->used.fetch_and(~more, std::memory_order_release);
-                }
+            if (!commit_arena(a, (best + n) * kSbSize)) {  // no memory: undo, nothing burnt
+                run_unclaim(a, best, n, dirty_bits);
                 if (committed_only) return 0;
                 committed_only = true;  // a run in what is read-write already needs no commit
                 attempt = -1;
                 continue;
             }
-            size_t reach = a->reach.load(std::memory_order_relaxed);
-            while (reach < off + n * kSbSize &&
-                   !a->reach.compare_exchange_weak(reach, off + n * kSbSize, std::memory_order_relaxed)) {}
-            g_slots_used.add(long(n * kSbSize));
-            g_slots_dirty.add(-long(bits_set(*dirty_mask) * kSbSize));
-            return a->base + off;
+            *dirty = run_settle(a, best, n, dirty_bits, best) != 0;
+            return a->base + best * kSbSize;
         }
         if (committed_only || attempt > 0 || !add_arena(n * kSbSize + (align > kSbSize ? align : 0))) return 0;
     }
@@ -958,8 +997,8 @@ Arena *arena_of(uintptr_t p) {
     return nullptr;
 }
 
-/* Give back n slots starting at `first` (in one group or two); `dirty`: their pages
- * may be resident.  The decay clock of each starts now. */
+/* Give back n slots starting at `first`; `dirty`: their pages may be resident.  The
+ * decay clock of each starts now. */
 void slots_give(uintptr_t first, unsigned n, bool dirty) {
     Arena *a = arena_of(first);
     size_t idx = (first - a->base) / kSbSize;
@@ -969,46 +1008,29 @@ void slots_give(uintptr_t first, unsigned n, bool dirty) {
         g_slots_dirty.add(long(n * kSbSize));
     }
     g_slots_used.add(-long(n * kSbSize));
-    for (unsigned left = n; left;) {  // each group's part: dirty first, then free
-        size_t g = idx / kGroupSlots, i = idx % kGroupSlots;
-        unsigned k = left < kGroupSlots - i ? left : unsigned(kGroupSlots - i);
-        uint64_t bits = low_bits(k) << i;
+    for_each_part(idx, n, [&](size_t g, uint64_t bits) {  // each group's part: dirty first, then free
         if (dirty) a->groups[g].dirty.fetch_or(bits, std::memory_order_release);
         uint64_t was = a->groups[g].used.fetch_and(~bits, std::memory_order_release);
         DEBUG_CHECK((was & bits) == bits, "slots given back while free: the slot store, at", reinterpret_cast<void *>(first));
         size_t low = a->low.load(std::memory_order_relaxed);
         while (g < low && !a->low.compare_exchange_weak(low, g, std::memory_order_relaxed)) {}
-        idx += k;
-        left -= k;
-    }
+    });
     decay_tick();
 }
 
 /* Take the slots [first + have, first + want) if they are free (a large run growing in
- * place); they must lie in first's group.  Dirty ones get their old header wiped. */
+ * place).  Dirty ones get their old header wiped. */
 bool slots_extend(uintptr_t first, unsigned have, unsigned want) {
     Arena *a = arena_of(first);
-    size_t idx = (first - a->base) / kSbSize, g = idx / kGroupSlots, i = idx % kGroupSlots + have;
-    if (idx % kGroupSlots + want > kGroupSlots) return false;
-    uint64_t bits = low_bits(want - have) << i;
-    Group &grp = a->groups[g];
-    uint64_t used = grp.used.load(std::memory_order_acquire);
-    do {
-        if (used & bits) return false;
-    } while (!grp.used.compare_exchange_weak(used, used | bits, std::memory_order_acq_rel));
-    uint64_t dirty = grp.dirty.fetch_and(~bits, std::memory_order_acq_rel) & bits;
-    size_t end = (g * kGroupSlots + i + (want - have)) * kSbSize;
-    if (!commit_arena(a, end)) {
-        if (dirty) grp.dirty.fetch_or(dirty, std::memory_order_release);
-        grp.used.fetch_and(~bits, std::memory_order_release);
+    size_t idx = (first - a->base) / kSbSize + have;
+    unsigned n = want - have;
+    uint64_t dirty[kRunMaxParts];
+    if (want > kRunMaxSlots || idx + n > a->slots || !run_claim(a, idx, n, dirty)) return false;
+    if (!commit_arena(a, (idx + n) * kSbSize)) {
+        run_unclaim(a, idx, n, dirty);
         return false;
     }
-    for (uint64_t m = dirty; m; m &= m - 1)
-        memset(reinterpret_cast<void *>(a->base + (g * kGroupSlots + unsigned(__builtin_ctzll(m))) * kSbSize), 0, kSbHeader);
-    size_t reach = a->reach.load(std::memory_order_relaxed);
-    while (reach < end && !a->reach.compare_exchange_weak(reach, end, std::memory_order_relaxed)) {}
-    g_slots_used.add(long((want - have) * kSbSize));
-    g_slots_dirty.add(-long(bits_set(dirty) * kSbSize));
+    run_settle(a, idx, n, dirty, SIZE_MAX);
     return true;
 }
 
@@ -1827,7 +1849,7 @@ Superblock *adopt(Heap *h, unsigned c) {
 /* An empty superblock nobody else owns: a slot of the page store, one with resident
  * pages first (its blocks then need no page faults). */
 Superblock *fresh_superblock() {
-    uint64_t dirty;
+    bool dirty;
     auto *sb = reinterpret_cast<Superblock *>(slots_take(1, 0, 0, &dirty));
     if (sb) {
         sb->resident_end = dirty ? uint32_t(kSbSize) : 0;
@@ -2088,7 +2110,7 @@ Host *host_get(bool adopt) {
             if (host->state.compare_exchange_weak(s, (s & kHostPurging) | sig | kHostOwned, std::memory_order_seq_cst))
                 return host;
     }
-    uint64_t dirty;
+    bool dirty;
     auto *host = reinterpret_cast<Host *>(slots_take(1, 0, 0, &dirty));
     if (!host) return nullptr;
     // A fresh header (its atomics are stored, not memset: the statistics walker may be
@@ -2237,8 +2259,9 @@ void medium_free(void *p, const char *op) {
  * 11. Large engine: runs of whole slots, or mappings of their own
  * ===================================================================================== *
  * A large block starts a run of slots with a header page (the block follows at the
- * alignment asked for, at least a page in).  Runs of up to 64 slots (32 MiB) come from
- * the slot store; bigger blocks, or alignments above 32 MiB, get a mapping of their own,
+ * alignment asked for, at least a page in).  Runs of up to kRunMaxSlots slots (64 MiB)
+ * come from the slot store (aligned above a slot: up to 32 MiB, inside one group);
+ * bigger blocks, or alignments above 16 MiB, get a mapping of their own,
  * unmapped when freed (mremap grows and shrinks it).                                  */
 struct LargeHeader {
     Superblock common;   // kind = kLarge
@@ -2272,19 +2295,14 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
     size_t slots = (need + kSbSize - 1) / kSbSize;
     size_t step = align > kSbSize ? align / kSbSize : 1;  // (a group has a start that fits)
     LargeHeader *hdr;
-    if (align <= kGroupBytes / 2 && slots + step <= kGroupSlots + 1) {
-        uint64_t dirty;
+    if (align <= kSbSize ? slots <= kRunMaxSlots : align <= kGroupBytes / 2 && slots + step <= kGroupSlots + 1) {
+        bool dirty;
         uintptr_t run = slots_take(unsigned(slots), align, offset, &dirty);
         if (!run) return nullptr;
         hdr = reinterpret_cast<LargeHeader *>(run);
         side_of(run)->role.store(kRoleLarge, std::memory_order_release);
-        for (size_t k = 1; k < slots; k++) {
-            uintptr_t slot = run + k * kSbSize;
-            side_of(slot)->role.store(kRoleInterior, std::memory_order_release);
-            // An old header left in the block's memory must not look like one of ours
-            // to a stray free() of an address inside the block.
-            if (dirty >> k & 1) memset(reinterpret_cast<void *>(slot), 0, kSbHeader);
-        }
+        for (size_t k = 1; k < slots; k++)
+            side_of(run + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
         hdr->slots = uint32_t(slots);
         hdr->length = slots * kSbSize;
         *clean = !dirty;
@@ -2665,7 +2683,7 @@ size_t good_size(size_t n) {
     size_t pages = (n + kPage - 1) / kPage;
     if (fits_host(pages, 0)) return pages * kPage;
     size_t need = round_up(kPage + n, kPage), slots = (need + kSbSize - 1) / kSbSize;  // (large_alloc)
-    return (slots <= kGroupSlots ? slots * kSbSize : need) - kPage;
+    return (slots <= kRunMaxSlots ? slots * kSbSize : need) - kPage;
 }
 
 /* Ownership: the header a pointer's superblock slot would have, if the slot is ours

@@ -23,7 +23,7 @@
  * LITE_MALLOC_SUPERBLOCK_CACHE_SIZE (default 127)
  *     Requests above the small limit and up to this many 4 KiB pages (508 KiB by default)
  *     are medium blocks: runs of whole pages inside host superblocks, which coalesce when
- *     freed.  Larger requests are large blocks: runs of 512 KiB slots up to 32 MiB, a
+ *     freed.  Larger requests are large blocks: runs of 512 KiB slots up to 64 MiB, a
  *     mapping of their own above.  Range 4..127.
  *
  * LITE_MALLOC_ENGINES_COUNT (default 32)

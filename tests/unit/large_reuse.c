@@ -2,8 +2,9 @@
  * large_reuse: a program that frees and reallocates the same large sizes in a loop must not
  * fault every page in again on each cycle: freed memory stays resident until decay (or the
  * retain limit) gives it back.  We count minor page faults (getrusage) over 100 cycles of
- * malloc, fill, free for sizes from 256 KiB to 16 MiB: without reuse that is 100 x the
- * pages each time.  Also: the freed memory kept is counted as cached, and malloc_trim(0)
+ * malloc, fill, free for sizes from 256 KiB to 48 MiB: without reuse that is 100 x the
+ * pages each time (32 MiB and 48 MiB: blocks longer than one 64-slot group of the slot
+ * store, which were mappings of their own, mapped and faulted in anew at every cycle).  Also: the freed memory kept is counted as cached, and malloc_trim(0)
  * gives it all back: it says so (returns 1), nothing stays cached, it is counted as
  * released (the address space stays), and a second trim has nothing left to do (returns 0).
  */
@@ -13,7 +14,7 @@
 
 int main(void) {
     watchdog(120);
-    static const size_t sizes[] = {256 * KiB, 1 * MiB, 3 * MiB + 12345, 16 * MiB};
+    static const size_t sizes[] = {256 * KiB, 1 * MiB, 3 * MiB + 12345, 16 * MiB, 32 * MiB, 48 * MiB + 1};
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
         size_t n = sizes[s], pages = n / 4096;
         long before = minflt();
