@@ -43,7 +43,7 @@ WORKLOADS=(
     "larson        | larson        | Mops/s | ops=1m                   | ops=300k"
     "larson_touch  | larson        | Mops/s | ops=500k touch=1         | ops=150k touch=1"
     "mixed_realloc | mixed_realloc | kops/s | ops=30k                  | ops=10k"
-    "large_reuse   | large_reuse   | ops/s  | ops=20                   | ops=6"
+    "large_reuse   | large_reuse   | ops/s  | ops=200                  | ops=60"
     "oversub64     | oversub       | Mops/s | ops=6m threads=64        | ops=1m threads=64"
     "oversub256    | oversub       | Mops/s | ops=4m threads=256       | ops=1m threads=256"
     "oversub1024   | oversub       | Mops/s | ops=2m threads=1024      | ops=500k threads=1024"
