@@ -7,6 +7,7 @@
 #             queries, deletes a third, updates, vacuums
 #   python    python3 running an allocation-heavy script, PYTHONMALLOC=malloc
 #             (every object from the allocator under test)
+#   python4   the same script's workload in 4 threads at once (bench/src/py_alloc_threads.py)
 #   g++       cc1plus compiling tests/real/templates.cpp at -O1 (C++20 templates, constexpr)
 #   redis     redis-server with the allocator preloaded, under redis-benchmark (SET/GET,
 #             pipelined; requests per second), then the memory case: 300,000 keys of 16 B
@@ -15,7 +16,7 @@
 #             with nothing preloaded, jemalloc serves it; preloaded, the allocator under
 #             test serves malloc and free: see make check-real.)
 # Knobs: BENCH_RUNS (3), BENCH_ALLOCATORS, BENCH_PEERS (as make bench), BENCH_REAL="sqlite
-# python g++ redis" (a subset).  Results: bench/results/real.csv and a table on stdout.
+# python python4 g++ redis" (a subset).  Results: bench/results/real.csv and a table on stdout.
 # Exits 0 whenever it ran: timings are reported, never asserted.
 set -uo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -29,13 +30,14 @@ source "$BENCH/allocators.bash"
 make -s -C "$TOP" all >/dev/null || { echo "bench-real: building lite-malloc failed" >&2; exit 1; }
 mkdir -p "$OUT"
 find_allocators
-CASES=(${BENCH_REAL:-sqlite python g++ redis})
+CASES=(${BENCH_REAL:-sqlite python python4 g++ redis})
 need() { command -v "$1" >/dev/null || { echo "   skipped: $2 (apt-get install $3)"; return 1; }; }
 have=()
 for c in "${CASES[@]}"; do
     case $c in
         sqlite) need sqlite3 sqlite sqlite3 && have+=(sqlite) ;;
         python) need python3 python python3 && have+=(python) ;;
+        python4) need python3 python python3 && have+=(python4) ;;
         g++) need g++ g++ g++ && have+=(g++) ;;
         redis) need redis-server redis "redis-server redis-tools" && need redis-benchmark redis redis-tools && have+=(redis) ;;
     esac
@@ -99,6 +101,7 @@ run_case() {
     case $c in
         sqlite) run_timed "$pre" sqlite3 -batch :memory: <"$WORK/q.sql" ;;
         python) PYTHONMALLOC=malloc run_timed "$pre" python3 "$TOP/tests/scripts/src/py_alloc_heavy.py" ;;
+        python4) PYTHONMALLOC=malloc run_timed "$pre" python3 "$BENCH/src/py_alloc_threads.py" ;;
         g++) run_timed "$pre" g++ -std=c++20 -O1 -c "$TOP/tests/real/templates.cpp" -o "$WORK/t.o" ;;
         redis) redis_case "$pre" ;;
     esac
