@@ -502,13 +502,12 @@ struct Counter {
     void add(long d) { v.fetch_add(d, std::memory_order_relaxed); }
     long get() const { return v.load(std::memory_order_relaxed); }
 };
-struct PeakCounter {
-    std::atomic<long> v{0}, high{0};
+struct PeakCounter : Counter {
+    std::atomic<long> high{0};
     void add(long d) {
         long now = v.fetch_add(d, std::memory_order_relaxed) + d, top = high.load(std::memory_order_relaxed);
         while (now > top && !high.compare_exchange_weak(top, now, std::memory_order_relaxed)) {}
     }
-    long get() const { return v.load(std::memory_order_relaxed); }
     long peak() const { return high.load(std::memory_order_relaxed); }
 };
 PeakCounter g_mapped;  // everything taken from the OS: arenas' committed parts, large mappings, metadata
