@@ -348,11 +348,18 @@ bool os_fence_register() {
 bool os_fence_others() { return syscall6(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0, 0, 0, 0) == 0; }
 
 /* Milliseconds for the decay of free memory, cheap enough for the slow paths: the TSC,
- * scaled by a rate measured once against CLOCK_MONOTONIC when the first 2^27 ticks have
- * passed (until then 3 GHz is assumed: only the first delay is off). */
+ * scaled by a rate measured against CLOCK_MONOTONIC once the first 2^27 ticks have
+ * passed.  Until then a provisional scale assumes 3 GHz from a starting point.  The
+ * measured scale starts where the provisional one stood when it was measured, so the
+ * clock never jumps: a rate applied to the whole TSC count (ticks since boot) would move
+ * it by a third of the uptime on a 2 GHz TSC, and everything stamped before as freed
+ * hours ago (purged at once, whatever the delay), or, on a TSC above 3 GHz, back by
+ * hours (nothing decays until the clock catches up). */
+constexpr uint64_t kAssumedTicksPerMs = 3000000;
 struct Clock {
-    std::atomic<uint64_t> tsc0{0}, ns0{0}, ticks_per_ms{3000000};
-    std::atomic<int> state{0};  // 0 nothing, 1 starting point taken, 2 measuring, 3 measured
+    std::atomic<uint64_t> tsc0{0}, ns0{0};                 // provisional scale (from state 2)
+    std::atomic<uint64_t> tsc1{0}, ms1{0}, ticks_per_ms{0};  // measured scale (state 4)
+    std::atomic<int> state{0};  // 0 nothing, 1 starting, 2 provisional, 3 measuring, 4 measured
 } g_clock;
 /* Every bit of x spread over every bit of the result (for secrets and canaries). */
 inline uint64_t mix64(uint64_t x) {
@@ -368,20 +375,29 @@ uint64_t monotonic_ns() {
 uint64_t now_ms() {
     uint64_t t = __builtin_ia32_rdtsc();
     int state = g_clock.state.load(std::memory_order_acquire);
-    if (UNLIKELY(state != 3)) {
-        if (state == 0 && g_clock.state.compare_exchange_strong(state, 2)) {
+    if (LIKELY(state == 4))
+        return g_clock.ms1.load(std::memory_order_relaxed) +
+               (t - g_clock.tsc1.load(std::memory_order_relaxed)) / g_clock.ticks_per_ms.load(std::memory_order_relaxed);
+    if (state < 2) {  // no starting point yet: take it (or read the OS clock while another thread does)
+        uint64_t ns = monotonic_ns();
+        if (state == 0 && g_clock.state.compare_exchange_strong(state, 1)) {
             g_clock.tsc0.store(t, std::memory_order_relaxed);
-            g_clock.ns0.store(monotonic_ns(), std::memory_order_relaxed);
-            g_clock.state.store(1, std::memory_order_release);
-        } else if (state == 1 && t - g_clock.tsc0.load(std::memory_order_relaxed) > (uint64_t(1) << 27) &&
-                   g_clock.state.compare_exchange_strong(state, 2)) {
-            uint64_t ns = monotonic_ns() - g_clock.ns0.load(std::memory_order_relaxed);
-            uint64_t ticks = t - g_clock.tsc0.load(std::memory_order_relaxed);
-            if (ns > 1000000) g_clock.ticks_per_ms.store(ticks / (ns / 1000000), std::memory_order_relaxed);
-            g_clock.state.store(3, std::memory_order_release);
+            g_clock.ns0.store(ns, std::memory_order_relaxed);
+            g_clock.state.store(2, std::memory_order_release);
         }
+        return ns / 1000000;
     }
-    return t / g_clock.ticks_per_ms.load(std::memory_order_relaxed);
+    uint64_t ticks = t - g_clock.tsc0.load(std::memory_order_relaxed);
+    uint64_t ns0 = g_clock.ns0.load(std::memory_order_relaxed), ms = ns0 / 1000000 + ticks / kAssumedTicksPerMs;
+    if (state == 2 && ticks > (uint64_t(1) << 27) && g_clock.state.compare_exchange_strong(state, 3)) {
+        uint64_t us = (monotonic_ns() - ns0) / 1000;  // (ticks * 1000 fits for 200 days at 1 GHz)
+        uint64_t rate = us < 1000 ? 0 : ticks < (uint64_t(1) << 54) ? ticks * 1000 / us : ticks / (us / 1000);
+        g_clock.ticks_per_ms.store(rate ? rate : kAssumedTicksPerMs, std::memory_order_relaxed);
+        g_clock.tsc1.store(t, std::memory_order_relaxed);
+        g_clock.ms1.store(ms, std::memory_order_relaxed);
+        g_clock.state.store(4, std::memory_order_release);
+    }
+    return ms;
 }
 
 /* Heap corruption: one line naming lite-malloc, the operation and the pointer, then abort. */
