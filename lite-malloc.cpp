@@ -7,8 +7,9 @@
  * 512 KiB slots aligned to their size, so the header of any block's slot is found by
  * masking its address.  Each thread owns a heap, and a heap owns at most one small
  * superblock per size class, from whose plain free list malloc serves with no atomic
- * instruction.  A thread frees its own blocks onto that list; blocks of other heaps go
- * into its outbox and back to their superblocks in batches, one CAS each.  A superblock
+ * instruction.  A thread frees its own blocks onto that list; blocks of other heaps wait
+ * in its queue while their cache lines arrive, then go into its outbox and back to their
+ * superblocks in batches, one CAS each.  A superblock
  * its owner used up is detached: the frees that come back count it down, and the last
  * one sends it to the slot store, whoever makes it.  Sizes above the small classes are
  * runs of pages inside host slots, or runs of whole slots; every slot comes from the one
@@ -25,8 +26,8 @@
  *   6. superblocks: remote frees,         15. statistics (report, JSON, malloc_info,
  *      adoption, huge pages                   the live view), trimming
  *   7. per-thread heaps                   16. entry points: start-up, the lite_* API,
- *   8. what a heap holds back (outbox,        the C library's names, operator new and
- *      run cache)                             delete
+ *   8. what a heap holds back (queue,         the C library's names, operator new and
+ *      outbox, run cache)                     delete
  *
  * Glossary (one word per concept):
  *   arena        a reserved, size-aligned range of address space, made read-write as used
@@ -43,9 +44,11 @@
  *   adoption     a heap taking over a listed superblock or host, from the adoption stacks
  *   engine       the small, medium or large allocator (sections 9-11)
  *   shard        one copy of the adoption stacks (LITE_MALLOC_ENGINES_COUNT of them)
+ *   queue        the last few blocks a heap freed into superblocks it does not own,
+ *                their cache lines on the way (prefetchw), not looked at yet (section 8)
  *   outbox       blocks a heap freed into superblocks it does not own, sent in batches
  *   run cache    medium runs a heap freed, kept for its next requests of the same size
- *   held         what a heap holds back: its outbox and its run cache
+ *   held         what a heap holds back: its queue, its outbox and its run cache
  *   dirty        free memory whose pages may be resident ("cached" in the statistics)
  *   purge        giving free pages back to the OS with madvise ("released" afterwards)
  *   decay        purging what has been free for the decay delay
@@ -169,7 +172,7 @@ constexpr unsigned kShards = LITE_MALLOC_ENGINES_COUNT;
  *   stats          a report on stderr at exit: 0 none, 1 text, 2 (or "json") JSON
  *   huge_pages     ask for huge pages where the heap is dense ("huge pages", section 6)
  *   run_cache_kb   medium runs a thread keeps for its next requests (section 8)
- *   outbox_blocks  blocks a thread batches per superblock before sending them (8)    */
+ *   outbox_blocks  blocks a thread batches per superblock before sending them (64)   */
 enum Opt : unsigned { kOptRetainMb, kOptDecayMs, kOptStats, kOptHugePages, kOptRunCacheKb, kOptOutboxBlocks, kOptCount };
 struct OptionInfo {
     const char *key, *env;
@@ -447,6 +450,11 @@ inline void set_enomem() { errno = ENOMEM; }
 /* Two words swapped together by cmpxchg16b.  What they mean is the user's: a stack's head
  * and its version (VersionedStack), the metadata pool's next byte and chunk end, a host's
  * 128-page map. */
+/* Ask for the cache line at p in the state a write needs, without waiting for it (and
+ * without a fault, whatever p is).  prefetchw by its encoding, so that no -m flag is
+ * needed; processors without it take it for a no-op. */
+inline void prefetch_for_write(const void *p) { asm volatile("prefetchw %0" : : "m"(*static_cast<const char *>(p))); }
+
 struct alignas(16) Pair {
     uint64_t lo;
     uint64_t hi;
@@ -1429,6 +1437,14 @@ void huge_end(uintptr_t slot) {
 struct Host;
 
 /* What a heap holds back, under one guard:
+ *  - the queue: the last kQueueLen blocks this thread freed into superblocks it does not
+ *    own, not looked at yet.  Such a block's line was last written by its owner's thread
+ *    (its malloc cleared the canary), so the first touch misses in this core's cache;
+ *    free asks for the line (prefetchw) and looks at the block kQueueLen remote frees
+ *    later, when the line is here: the double-free check (its canary) and the link into
+ *    the outbox then hit, and the misses of several frees overlap instead of following
+ *    one another.  A double free is therefore caught up to kQueueLen remote frees late
+ *    (at the latest when the queue is emptied: superblock change, thread exit, claim).
  *  - the outbox: small blocks this thread freed into superblocks it does not own, sent
  *    per destination superblock, one CAS per batch (remote_give), instead of one CAS per
  *    block on a line the destination's owner also writes.  One slot per size class
@@ -1448,6 +1464,7 @@ struct Host;
  * the owner, who enters at every remote free, does it with a plain store when the
  * asymmetric fence works (section 2), the claimer, who comes rarely, by that fence;
  * otherwise the owner's store is an exchange (a full barrier).                       */
+constexpr unsigned kQueueLen = 4;
 constexpr size_t kOutboxBytes = 16 << 10;
 constexpr uint32_t kOutboxSweep = 64;
 constexpr unsigned kOutboxWords = (kNumClasses + 63) / 64;
@@ -1457,6 +1474,10 @@ struct OutboxSlot {
     Superblock *sb = nullptr;
     Block *head = nullptr, *tail = nullptr;
     uint32_t n = 0, limit = 0;
+};
+struct Queued {
+    Superblock *sb = nullptr;
+    Block *b = nullptr;  // null: an empty place
 };
 struct HeldRun {
     uintptr_t at = 0;
@@ -1470,6 +1491,9 @@ struct Held {
     std::atomic<uint64_t> puts{0};        // changes with every use but the plainest
     std::atomic<uint64_t> puts_seen{0};   // the count a passing claimer saw last time
     uint64_t swept_at = 0;                // puts at the last sweep of the outbox
+    std::atomic<unsigned> queued{0};      // places of the queue in use
+    unsigned queue_next = 0;              // the queue's oldest place (the next to reuse)
+    Queued queue[kQueueLen];
     std::atomic<uint64_t> used[kOutboxWords] = {};  // bit c: outbox slot c holds blocks
     OutboxSlot slot[kNumClasses];
     std::atomic<size_t> run_bytes{0};
@@ -1606,9 +1630,10 @@ void set_current(Heap *h, unsigned c, Superblock *sb) {
 }
 
 /* ===================================================================================== *
- * 8. What a heap holds back (see struct Held)
+ * 8. What a heap holds back: queue, outbox, run cache (see struct Held)
  * ===================================================================================== */
 inline bool held_anything(const Held &o) {
+    if (o.queued.load(std::memory_order_relaxed)) return true;
     for (auto &w : o.used)
         if (w.load(std::memory_order_relaxed)) return true;
     return o.run_bytes.load(std::memory_order_relaxed) != 0;
@@ -1647,12 +1672,10 @@ inline bool held_enter(Held &o) {
  * whose outbox a claimer is sending right now. */
 NOINLINE void outbox_put_slow(Heap *h, Superblock *sb, Block *b);
 
-/* The rare steps of outbox_put, inside the outbox: the slot holds blocks of another
- * superblock (send them, start over with sb), or b fills the slot (send it).  These
- * count as the outbox's activity (`puts`), and every kOutboxSweep of them everything is
- * sent.  Then leave. */
-NOINLINE void outbox_put_rare(Heap *h, Superblock *sb, Block *b) {
-    Held &o = h->held;
+/* The rare steps of outbox_add: the slot holds blocks of another superblock (send them,
+ * start over with sb), or b fills the slot (send it).  These count as the outbox's
+ * activity (`puts`), and every kOutboxSweep of them everything is sent. */
+NOINLINE void outbox_add_rare(Held &o, Superblock *sb, Block *b) {
     unsigned c = sb->size_class;
     OutboxSlot &s = o.slot[c];
     if (s.sb != sb) {
@@ -1672,27 +1695,58 @@ NOINLINE void outbox_put_rare(Heap *h, Superblock *sb, Block *b) {
     uint64_t puts = o.puts.load(std::memory_order_relaxed) + 1;
     o.puts.store(puts, std::memory_order_relaxed);
     if (puts - o.swept_at >= kOutboxSweep) outbox_send_all(o);
-    o.busy.store(0, std::memory_order_release);
 }
 
-/* Free b, a block of sb that heap h does not own, through h's outbox.  The common case
- * is a handful of plain stores; everything else is a tail call.  (The bootstrap heap's
- * outbox is claimed for ever, so a thread without a heap goes to outbox_put_slow.) */
-inline void outbox_put(Heap *h, Superblock *sb, Block *b) {
-    Held &o = h->held;
-    if (UNLIKELY(!held_enter(o))) return outbox_put_slow(h, sb, b);
+/* b, a block of sb leaving the queue, is checked (a double free?) and joins its outbox
+ * slot.  Inside the held state (its owner, or a claimer). */
+inline void outbox_add(Held &o, Superblock *sb, Block *b) {
+    if (freed_already_else_mark(sb, b)) fatal("free", "double free of", b);
     OutboxSlot &s = o.slot[sb->size_class];
-    if (UNLIKELY(s.sb != sb || s.n + 1 >= s.limit)) return outbox_put_rare(h, sb, b);
+    if (UNLIKELY(s.sb != sb || s.n + 1 >= s.limit)) return outbox_add_rare(o, sb, b);
     b->set_next(s.head);
     s.head = b;
     s.n++;
+}
+
+/* Empty the queue into the outbox, oldest first (so that a double free is reported at
+ * the second free of the block). */
+void queue_drain(Held &o) {
+    if (!o.queued.load(std::memory_order_relaxed)) return;
+    for (unsigned k = 0; k < kQueueLen; k++) {
+        Queued &q = o.queue[(o.queue_next + k) % kQueueLen];
+        if (q.b) outbox_add(o, q.sb, q.b);
+        q = Queued{};
+    }
+    o.queue_next = 0;
+    o.queued.store(0, std::memory_order_relaxed);
+}
+
+/* Free b, a block of sb that heap h does not own, through h's queue and outbox: ask for
+ * b's line, and let the oldest block of the queue, whose line has had time to arrive,
+ * go on to the outbox.  (The bootstrap heap's held state is claimed for ever, so a
+ * thread without a heap goes to outbox_put_slow.) */
+inline void outbox_put(Heap *h, Superblock *sb, Block *b) {
+    Held &o = h->held;
+    if (UNLIKELY(!held_enter(o))) return outbox_put_slow(h, sb, b);
+    if (UNLIKELY(option(kOptOutboxBlocks) == 1)) {  // nothing held back: checked and sent now
+        outbox_add(o, sb, b);
+        return o.busy.store(0, std::memory_order_release);
+    }
+    prefetch_for_write(b);
+    Queued &q = o.queue[o.queue_next];
+    o.queue_next = (o.queue_next + 1) % kQueueLen;
+    Queued old = q;
+    q = Queued{sb, b};
+    if (old.b) outbox_add(o, old.sb, old.b);
+    else o.queued.store(o.queued.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     o.busy.store(0, std::memory_order_release);
 }
 
 NOINLINE void outbox_put_slow(Heap *h, Superblock *sb, Block *b) {
-    if (h != &g_bootstrap) return remote_give(sb, b, b, 1);  // being claimed
-    if (tls_exited || !(h = heap_for_thread())) return remote_give(sb, b, b, 1);
-    outbox_put(h, sb, b);
+    if (h == &g_bootstrap && !tls_exited && (h = heap_for_thread())) return outbox_put(h, sb, b);
+    // Being claimed, or a thread that has no heap and may not have one: straight back.
+    if (freed_already_else_mark(sb, b)) fatal("free", "double free of", b);
+    remote_give(sb, b, b, 1);
 }
 
 /* Leave, counting a use (claimers take a heap whose count stands still for idle). */
@@ -1704,6 +1758,7 @@ inline void held_leave(Held &o) {
 void runs_give_back(Held &held, unsigned i);
 /* Give everything back: the outbox to its superblocks, cached runs to their hosts. */
 void held_give_back(Held &o) {
+    queue_drain(o);
     outbox_send_all(o);
     for (unsigned i = 0; i < kRunCacheSlots; i++) runs_give_back(o, i);
 }
@@ -1908,6 +1963,7 @@ inline Block *take_block(Superblock *sb) {  // null when the owner's free list i
     Block *b = sb->free;
     if (LIKELY(b != nullptr)) {
         sb->free = b->next();
+        prefetch_for_write(sb->free);  // the next malloc's block: it may have been freed by another core
         DEBUG_CHECK(!sb->free || small_block_ok(sb, sb->free), "free list corrupted (a write after free?) at", b);
         if (has_canary(sb)) b->canary = 0;
     }
@@ -2601,6 +2657,9 @@ void heap_hand_back(Heap *h) {
 void held_drop(Held &o) {
     for (auto &w : o.used) w.store(0, std::memory_order_relaxed);
     for (auto &slot : o.slot) slot = OutboxSlot{};
+    for (auto &q : o.queue) q = Queued{};
+    o.queue_next = 0;
+    o.queued.store(0, std::memory_order_relaxed);
     for (auto &r : o.runs) r = HeldRun{};
     o.run_bytes.store(0, std::memory_order_relaxed);
 }
@@ -2740,8 +2799,7 @@ inline void free_local(Superblock *sb, Block *b, const char *op) {
 void free_small_foreign(Superblock *sb, void *p, const char *op) {
     auto *b = static_cast<Block *>(p);
     if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
-    if (freed_already_else_mark(sb, b)) fatal(op, "double free of", p);
-    outbox_put(tls_heap, sb, b);
+    outbox_put(tls_heap, sb, b);  // (checked for a double free when it leaves the queue)
 }
 
 /* Free of anything but a small block owned by this thread.  Returns false for a pointer
@@ -2879,9 +2937,12 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             if (sb->resident_end > from) *tails += sb->resident_end - from;
         }
     }
-    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
         for (auto &s : h->held.slot)
             if (Superblock *sb = s.sb) count(sb->size_class, -long(s.n), sb->block_size);
+        for (auto &q : h->held.queue)
+            if (Superblock *sb = q.sb; sb && q.b) count(sb->size_class, -1, sb->block_size);
+    }
     return total > 0 ? size_t(total) : 0;
 }
 /* Bytes held back by heaps: blocks in outboxes (freed, to be sent) and cached runs. */
@@ -2890,6 +2951,8 @@ __attribute__((no_sanitize("thread"))) void held_bytes(size_t *outboxes, size_t 
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
         for (auto &s : h->held.slot)
             if (Superblock *sb = s.sb) *outboxes += size_t(s.n) * sb->block_size;
+        for (auto &q : h->held.queue)
+            if (Superblock *sb = q.sb; sb && q.b) *outboxes += sb->block_size;
         *runs += h->held.run_bytes.load(std::memory_order_relaxed);
     }
 }

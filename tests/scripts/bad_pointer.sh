@@ -65,7 +65,7 @@ if lite_abort glibc-foreign "$SCRATCH/bad_plain" foreign || [ "$RC" != 0 ] \
 fi
 note "control glibc-foreign: survives; the check says no: $WHY"
 
-CASES=(stack interior1 interior8 double double8 double_later double_many double_remote double_med
+CASES=(stack interior1 interior8 double double8 double_later double_many double_remote double_queued double_med
        double_big realloc_stack realloc_freed header unhanded)
 for c in "${CASES[@]}"; do
     expect_abort "shared-$c" "$SCRATCH/bad_shared" "$c"
@@ -80,7 +80,7 @@ expect_survive "hooks-foreign" "$SCRATCH/bad_hooks" foreign
 expect_survive "preload-foreign" env LD_PRELOAD="$TOP/liblite-malloc-shared.so" "$SCRATCH/bad_plain" foreign
 for mode in wrap defsym; do
     expect_survive "$mode-foreign" "$SCRATCH/bad_$mode" foreign
-    for c in interior1 interior8 double double8 double_later double_many double_remote double_med double_big \
+    for c in interior1 interior8 double double8 double_later double_many double_remote double_queued double_med double_big \
         realloc_freed header unhanded; do
         expect_abort "$mode-$c" "$SCRATCH/bad_$mode" "$c"
     done

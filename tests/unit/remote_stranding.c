@@ -15,8 +15,9 @@
  *     two others free all of it.  RSS must fall and bytes_in_use must be exact while it
  *     still sleeps, and the memory must serve another thread's allocations.
  *  D. an idle freer: a thread frees the last blocks of a detached superblock and then
- *     sleeps; the blocks it holds back (its outbox) must reach the pools through other
- *     threads' ordinary allocation work.
+ *     sleeps; the blocks it holds back (its queue and outbox) must count as free at once
+ *     (bytes_in_use exact while it sleeps) and reach the pools through other threads'
+ *     ordinary allocation work.
  * Pointer arrays come from mmap, so they do not depend on the allocator under test.
  */
 #include "check.h"
@@ -207,7 +208,7 @@ static void pattern_c(void)
 /* ---- D: the freeing thread goes idle holding blocks back ------------------------------ */
 static void **d_blocks;
 static size_t d_n;
-static pthread_barrier_t d_freed, d_done;
+static pthread_barrier_t d_ready, d_go, d_freed, d_done;
 
 static void *d_freer(void *arg)
 {
@@ -215,6 +216,8 @@ static void *d_freer(void *arg)
     /* A heap of its own (a thread without one holds nothing back); volatile, or the
      * compiler drops the malloc/free pair. */
     void *volatile own = malloc(1000);
+    pthread_barrier_wait(&d_ready);
+    pthread_barrier_wait(&d_go); /* the main thread has taken bytes_in_use */
     for (size_t i = 0; i < d_n; i++) free(d_blocks[i]);
     pthread_barrier_wait(&d_freed);
     pthread_barrier_wait(&d_done); /* idle until the main thread has checked */
@@ -243,12 +246,23 @@ static void pattern_d(void)
     d_n = 15990; /* not a multiple of the batch size */
     d_blocks = map_array(20000 * sizeof(void *));
     for (size_t i = 0; i < 20000; i++) CHECK((d_blocks[i] = malloc(64)) != NULL, "malloc(64)");
+    pthread_barrier_init(&d_ready, NULL, 2);
+    pthread_barrier_init(&d_go, NULL, 2);
     pthread_barrier_init(&d_freed, NULL, 2);
     pthread_barrier_init(&d_done, NULL, 2);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, d_freer, NULL) == 0, "pthread_create");
+    pthread_barrier_wait(&d_ready);
+    size_t in_use_live = get_stats().bytes_in_use;
+    pthread_barrier_wait(&d_go);
     pthread_barrier_wait(&d_freed);
-    size_t pending1 = get_stats().bytes_pending;
+    struct lite_malloc_stats held = get_stats();
+    size_t pending1 = held.bytes_pending;
+    note("D: bytes_in_use %zu with all live, %zu after the freer freed %zu x 64 B (%zu held back)", in_use_live,
+         held.bytes_in_use, d_n, pending1);
+    /* What the freer holds back was freed: the figure is exact while it sleeps. */
+    CHECK(held.bytes_in_use == in_use_live - d_n * 64, "D: bytes_in_use %zu, want %zu (%zu before %zu frees)",
+          held.bytes_in_use, in_use_live - d_n * 64, in_use_live, d_n);
     run_threads(d_worker, 1);
     size_t pending2 = get_stats().bytes_pending;
     note("D: %zu bytes held back by the idle freer, %zu after other threads' work", pending1, pending2);

@@ -12,6 +12,8 @@
  *   double_later  free(a), free(b), free(a): the block is no longer the last one freed
  *   double_many   100 blocks freed, then one of the middle ones again
  *   double_remote a block freed by one thread, then again by another (the remote path)
+ *   double_queued a block freed twice in a row by a thread that does not own it (the
+ *                 second free finds the first still in the thread's queue, not checked yet)
  *   realloc_stack  realloc() of a stack address
  *   header     free() of an address inside the header of a 64-byte block's superblock (its
  *              remote word, 64 bytes in; superblocks are 512 KiB, aligned to their size)
@@ -28,6 +30,7 @@
 #include <pthread.h>
 
 static void *free_it(void *p) { free(p); return NULL; }
+static void *free_it_twice(void *p) { free(p); free(p); return NULL; }
 static void free_in_thread(void *p) {
     pthread_t t;
     if (pthread_create(&t, NULL, free_it, p) != 0) exit(3);
@@ -76,6 +79,14 @@ int main(int argc, char **argv) {
         show(p);
         free_in_thread(p);
         free_in_thread(p);
+        free(keep);
+    } else if (!strcmp(m, "double_queued")) {
+        char *p = malloc(64), *keep = malloc(64);
+        memset(p, 1, 64);
+        show(p);
+        pthread_t t;
+        if (pthread_create(&t, NULL, free_it_twice, p) != 0) exit(3);
+        pthread_join(t, NULL);
         free(keep);
     } else if (!strncmp(m, "double", 6)) {
         size_t n = !strcmp(m, "double") ? 32 : !strcmp(m, "double8") ? 8
