@@ -1190,7 +1190,11 @@ struct Superblock {
     // kExtendBytes of blocks), so that a thread freeing into it does not miss on a line
     // its owner writes at every malloc and free
     std::atomic<Heap *> owner;   // the heap that allocates from it; null if none
-    std::atomic<char *> bump;    // first block never handed out (others read it to validate)
+    // The bump pointer (the first block never handed out; others read it to validate), as
+    // an offset from the end of the header: one unsigned compare of a pointer's offset
+    // tells both "in the header" and "never handed out" (outside_blocks).
+    std::atomic<uint32_t> bump;
+    uint32_t pad0_;
     uint64_t canary;             // this incarnation's canary (see Block); never 0
     uint32_t block_size;
     uint32_t capacity;
@@ -1215,9 +1219,18 @@ inline Superblock *header_of(const void *p) {  // p is never the first byte of i
     return reinterpret_cast<Superblock *>((uintptr_t(p) - 1) & ~(kSbSize - 1));
 }
 inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + sb->first; }
+inline char *bump_pointer(Superblock *sb) {
+    return reinterpret_cast<char *>(sb) + kSbHeader + sb->bump.load(std::memory_order_relaxed);
+}
+inline void set_bump(Superblock *sb, const char *p) {
+    sb->bump.store(uint32_t(p - reinterpret_cast<char *>(sb) - kSbHeader), std::memory_order_relaxed);
+}
 inline char *blocks_end(Superblock *sb) { return blocks_start(sb) + size_t(sb->capacity) * sb->block_size; }
 /* The same, for a superblock another thread may be setting up (statistics, hints): plain
  * reads that ThreadSanitizer leaves alone (block_size and capacity share a word). */
+__attribute__((no_sanitize("thread"))) inline uintptr_t peek_bump(const Superblock *sb) {
+    return uintptr_t(sb) + kSbHeader + uint32_t(peek(&sb->bump));  // (the low half of the word)
+}
 __attribute__((no_sanitize("thread"))) inline uintptr_t peek_blocks_end(const Superblock *sb) {
     static_assert(sizeof(sb->block_size) == 4 && sizeof(sb->capacity) == 4, "block_size, capacity: one word");
     uint64_t sizes = peek(&sb->block_size);
@@ -1225,7 +1238,7 @@ __attribute__((no_sanitize("thread"))) inline uintptr_t peek_blocks_end(const Su
 }
 bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
     const char *q = static_cast<const char *>(p);
-    return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed) &&
+    return q >= blocks_start(sb) && q < bump_pointer(sb) &&
            uint64_t(q - blocks_start(sb)) * sb->magic < sb->magic;  // a multiply, not a divide
 }
 
@@ -1400,7 +1413,7 @@ bool region_usable(uintptr_t region) {
 __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     if (side_of(slot)->role.load(std::memory_order_acquire) != kRoleSmall) return false;
     auto *sb = reinterpret_cast<Superblock *>(slot);
-    if (peek(&sb->bump) < peek_blocks_end(sb)) return false;  // not carved to its end
+    if (peek_bump(sb) < peek_blocks_end(sb)) return false;  // not carved to its end
     uintptr_t w = peek(&sb->remote);
     if (w & kEmptied) return false;
     if (w & kDetached) return long(remote_count(w)) * 2 >= long(sb->capacity);
@@ -1812,7 +1825,7 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     size_t fits = (kSbSize - sb->first) / bs;
     sb->capacity = uint32_t(fits < kMaxCapacity ? fits : kMaxCapacity);
     sb->free = sb->reserve = nullptr;
-    sb->bump.store(blocks_start(sb), std::memory_order_relaxed);
+    set_bump(sb, blocks_start(sb));
     // A fresh canary for each incarnation of the slot: canaries a former one left in the
     // memory (at other offsets, under another class) never match this one's.
     sb->canary = mix64(__builtin_ia32_rdtsc() ^ uintptr_t(sb) ^ Block::key()) | 1;
@@ -1825,13 +1838,13 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
 void extend(Superblock *sb) {
     size_t bs = sb->block_size;
     size_t n = kExtendBytes / bs ? kExtendBytes / bs : 1;
-    char *first = sb->bump.load(std::memory_order_relaxed), *b = first;
+    char *first = bump_pointer(sb), *b = first;
     size_t left = size_t(blocks_end(sb) - first) / bs;
     if (n > left) n = left;
     for (size_t i = 1; i < n; i++, b += bs) reinterpret_cast<Block *>(b)->set_next(reinterpret_cast<Block *>(b + bs));
     reinterpret_cast<Block *>(b)->set_next(sb->free);
     sb->free = reinterpret_cast<Block *>(first);
-    sb->bump.store(first + n * bs, std::memory_order_relaxed);
+    set_bump(sb, first + n * bs);
 }
 
 /* Add a list of free blocks to the owner's: never a walk down a long list, whose every
@@ -1871,7 +1884,7 @@ __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb)
  * threads gave blocks back meanwhile: the caller collects them and carries on. */
 bool detach(Superblock *sb, Heap *h) {
     uint32_t spare = free_list_length(sb) +
-                     uint32_t((blocks_end(sb) - sb->bump.load(std::memory_order_relaxed)) / sb->block_size);
+                     uint32_t((blocks_end(sb) - bump_pointer(sb)) / sb->block_size);
     DEBUG_CHECK(spare <= sb->capacity, "more free blocks than the superblock holds", sb);
     if (kDebug) {
         debug_check_list(sb, sb->free, "the free list");
@@ -1938,7 +1951,7 @@ Superblock *fresh_superblock() {
  * superblock per class and heap, as for the blocks it holds). */
 constexpr size_t kTailKeep = 4 * kPage;
 inline size_t tail_start(Superblock *sb) {
-    return round_up(size_t(sb->bump.load(std::memory_order_relaxed) - reinterpret_cast<char *>(sb)), kPage) + kTailKeep;
+    return round_up(size_t(bump_pointer(sb) - reinterpret_cast<char *>(sb)), kPage) + kTailKeep;
 }
 NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
     h->tail_check_at = now + (decay_ms() / 4 > 10 ? decay_ms() / 4 : 10);
@@ -1982,7 +1995,7 @@ void *small_refill_owned(Heap *h, unsigned c) {
         for (;;) {
             if (!sb->free) std::swap(sb->free, sb->reserve);
             if (!sb->free) collect_remote(sb);
-            if (!sb->free && sb->bump.load(std::memory_order_relaxed) < blocks_end(sb)) extend(sb);
+            if (!sb->free && bump_pointer(sb) < blocks_end(sb)) extend(sb);
             if (sb->free) return small_alloc(h, c);
             if (detach(sb, h)) {  // used up: let go of it
                 huge_consider(uintptr_t(sb));
@@ -2778,9 +2791,13 @@ enum class Foreign { kAbort, kForward };
 /* A small block goes back on its owner's free list: the caller is the owner. */
 inline bool outside_blocks(Superblock *sb, Block *b) {
     // Not in the header (where other threads' remote word lives), not at or above the
-    // bump pointer (never handed out): two tests and two branches.  (The padding between
-    // the header and the first block of a class aligned beyond it is not told apart.)
-    return (uintptr_t(b) & (kSbSize - 1)) < kSbHeader || reinterpret_cast<char *>(b) >= sb->bump.load(std::memory_order_relaxed);
+    // bump pointer (never handed out): one unsigned compare, as an offset from the end of
+    // the header below (a pointer into the header wraps round to a huge offset).  b is in
+    // sb's slot.  (The padding between the header and the first block of a class aligned
+    // beyond it is not told apart.)
+    // (A plain read: the caller owns sb, and only the owner moves the bump pointer; an
+    // atomic load would not fold into the compare.)
+    return uint32_t(uintptr_t(b) - kSbHeader) - uint32_t(uintptr_t(sb)) >= reinterpret_cast<const uint32_t &>(sb->bump);
 }
 /* Why free_local refused b; never returns.  Not declared noreturn, so that free_local
  * reaches it by a jump and the fast path needs no stack frame. */
@@ -2870,7 +2887,7 @@ int owns(const void *p) {
         return 0;
     }
     switch (role_of(sb)) {
-    case kRoleSmall: return q >= blocks_start(sb) && q < sb->bump.load(std::memory_order_relaxed);
+    case kRoleSmall: return q >= blocks_start(sb) && q < bump_pointer(sb);
     case kRoleHost: return host_covers(reinterpret_cast<Host *>(sb), uintptr_t(q));
     case kRoleLarge: return large_covers(reinterpret_cast<LargeHeader *>(sb), q);
     case kRoleInterior:  // walk back to the run's first slot
@@ -2928,12 +2945,12 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             long out;
             if (w & kEmptied) out = 0;
             else if (w & kDetached) out = long(remote_count(w));
-            else out = (long(peek(&sb->bump)) - long(uintptr_t(sb) + sb->first)) / long(sb->block_size) -
+            else out = (long(peek_bump(sb)) - long(uintptr_t(sb) + sb->first)) / long(sb->block_size) -
                        long(free_list_length(sb)) - long(remote_count(w));
             if (out < 0) out = 0;
             if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
             count(sb->size_class, out, sb->block_size);
-            size_t from = round_up(size_t(peek(&sb->bump) - uintptr_t(sb)), kPage) + kTailKeep;
+            size_t from = round_up(size_t(peek_bump(sb) - uintptr_t(sb)), kPage) + kTailKeep;
             if (sb->resident_end > from) *tails += sb->resident_end - from;
         }
     }

@@ -169,9 +169,9 @@ static void links_probe(const char *want) {
 static void retain_probe(long retain_mib) {
     enum { BLOCK = 1008 };
     size_t n = (96u << 20) / BLOCK;
-    /* The limit in force is the option's or, if less, half the program's peak footprint
-     * (at least 64 MiB): a footprint of 360 MiB first, in runs of slots never touched, so
-     * that the option decides for every limit up to 180 MiB. */
+    /* The limit in force is the option's or, if less, the program's peak footprint (at
+     * least 64 MiB): a footprint of 360 MiB first, in runs of slots never touched, so
+     * that the option decides for every limit up to 180 MiB (and beyond, up to 360). */
     void *run[12];
     for (int i = 0; i < 12; i++) CHECK((run[i] = malloc(30u << 20)) != NULL, "malloc(30 MiB)");
     for (int i = 0; i < 12; i++) free(run[i]);
