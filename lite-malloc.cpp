@@ -1492,10 +1492,6 @@ struct OutboxSlot {
     Block *head = nullptr, *tail = nullptr;
     uint32_t n = 0, limit = 0;
 };
-struct Queued {
-    Superblock *sb = nullptr;
-    Block *b = nullptr;  // null: an empty place
-};
 struct HeldRun {
     uintptr_t at = 0;
     unsigned pages = 0;
@@ -1510,7 +1506,7 @@ struct Held {
     uint64_t swept_at = 0;                // puts at the last sweep of the outbox
     std::atomic<unsigned> queued{0};      // places of the queue in use
     unsigned queue_next = 0;              // the queue's oldest place (the next to reuse)
-    Queued queue[kQueueLen];
+    Block *queue[kQueueLen] = {};         // null: an empty place (a block's superblock is its header_of)
     std::atomic<uint64_t> used[kOutboxWords] = {};  // bit c: outbox slot c holds blocks
     OutboxSlot slot[kNumClasses];
     std::atomic<size_t> run_bytes{0};
@@ -1730,9 +1726,9 @@ inline void outbox_add(Held &o, Superblock *sb, Block *b) {
 void queue_drain(Held &o) {
     if (!o.queued.load(std::memory_order_relaxed)) return;
     for (unsigned k = 0; k < kQueueLen; k++) {
-        Queued &q = o.queue[(o.queue_next + k) % kQueueLen];
-        if (q.b) outbox_add(o, q.sb, q.b);
-        q = Queued{};
+        Block *&q = o.queue[(o.queue_next + k) % kQueueLen];
+        if (q) outbox_add(o, header_of(q), q);
+        q = nullptr;
     }
     o.queue_next = 0;
     o.queued.store(0, std::memory_order_relaxed);
@@ -1742,7 +1738,7 @@ void queue_drain(Held &o) {
  * b's line, and let the oldest block of the queue, whose line has had time to arrive,
  * go on to the outbox.  (The bootstrap heap's held state is claimed for ever, so a
  * thread without a heap goes to outbox_put_slow.) */
-inline void outbox_put(Heap *h, Superblock *sb, Block *b) {
+__attribute__((always_inline)) inline void outbox_put(Heap *h, Superblock *sb, Block *b) {
     Held &o = h->held;
     if (UNLIKELY(!held_enter(o))) return outbox_put_slow(h, sb, b);
     if (UNLIKELY(option(kOptOutboxBlocks) == 1)) {  // nothing held back: checked and sent now
@@ -1750,11 +1746,11 @@ inline void outbox_put(Heap *h, Superblock *sb, Block *b) {
         return o.busy.store(0, std::memory_order_release);
     }
     prefetch_for_write(b);
-    Queued &q = o.queue[o.queue_next];
-    o.queue_next = (o.queue_next + 1) % kQueueLen;
-    Queued old = q;
-    q = Queued{sb, b};
-    if (old.b) outbox_add(o, old.sb, old.b);
+    unsigned i = o.queue_next;
+    Block *old = o.queue[i];
+    o.queue[i] = b;
+    o.queue_next = (i + 1) % kQueueLen;
+    if (LIKELY(old)) outbox_add(o, header_of(old), old);
     else o.queued.store(o.queued.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     o.busy.store(0, std::memory_order_release);
 }
@@ -2674,7 +2670,7 @@ void heap_hand_back(Heap *h) {
 void held_drop(Held &o) {
     for (auto &w : o.used) w.store(0, std::memory_order_relaxed);
     for (auto &slot : o.slot) slot = OutboxSlot{};
-    for (auto &q : o.queue) q = Queued{};
+    for (auto &q : o.queue) q = nullptr;
     o.queue_next = 0;
     o.queued.store(0, std::memory_order_relaxed);
     for (auto &r : o.runs) r = HeldRun{};
@@ -2817,7 +2813,7 @@ inline void free_local(Superblock *sb, Block *b, const char *op) {
 
 /* A small block of a superblock this thread does not own: checked, then sent through
  * the thread's outbox. */
-void free_small_foreign(Superblock *sb, void *p, const char *op) {
+__attribute__((always_inline)) inline void free_small_foreign(Superblock *sb, void *p, const char *op) {
     auto *b = static_cast<Block *>(p);
     if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
     outbox_put(tls_heap, sb, b);  // (checked for a double free when it leaves the queue)
@@ -2961,8 +2957,8 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
         for (auto &s : h->held.slot)
             if (Superblock *sb = s.sb) count(sb->size_class, -long(s.n), sb->block_size);
-        for (auto &q : h->held.queue)
-            if (Superblock *sb = q.sb; sb && q.b) count(sb->size_class, -1, sb->block_size);
+        for (Block *q : h->held.queue)
+            if (q) count(header_of(q)->size_class, -1, header_of(q)->block_size);
     }
     return total > 0 ? size_t(total) : 0;
 }
@@ -2972,8 +2968,8 @@ __attribute__((no_sanitize("thread"))) void held_bytes(size_t *outboxes, size_t 
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
         for (auto &s : h->held.slot)
             if (Superblock *sb = s.sb) *outboxes += size_t(s.n) * sb->block_size;
-        for (auto &q : h->held.queue)
-            if (Superblock *sb = q.sb; sb && q.b) *outboxes += sb->block_size;
+        for (Block *q : h->held.queue)
+            if (q) *outboxes += header_of(q)->block_size;
         *runs += h->held.run_bytes.load(std::memory_order_relaxed);
     }
 }
