@@ -1458,8 +1458,9 @@ struct Host;
  *    the outbox then hit, and the misses of several frees overlap instead of following
  *    one another.  Measured on a 2-core VM: larson (blocks freed untouched) runs 25%
  *    faster, but as fast with the deferral alone, without the prefetchw; prodcons (each
- *    block read just before its free) costs 10-20% more CPU with any deferral, even of
- *    one free, which the prefetch in malloc wins back.  A double free is caught up to
+ *    block read just before its free) costs 10-25% more CPU with any deferral, even of
+ *    one free, of which the prefetch in malloc wins part back (11% slower than without
+ *    either; the cause is not known).  A double free is caught up to
  *    kQueueLen remote frees late (at the latest when the queue is emptied: superblock
  *    change, thread exit, claim).
  *  - the outbox: small blocks this thread freed into superblocks it does not own, sent
