@@ -447,14 +447,14 @@ inline void set_enomem() { errno = ENOMEM; }
  *    back between our read and our CAS (ABA) can never be mistaken for the old head.
  *    Nodes are never unmapped, so reading a stale node's link is always safe.
  * ===================================================================================== */
-/* Two words swapped together by cmpxchg16b.  What they mean is the user's: a stack's head
- * and its version (VersionedStack), the metadata pool's next byte and chunk end, a host's
- * 128-page map. */
 /* Ask for the cache line at p in the state a write needs, without waiting for it (and
  * without a fault, whatever p is).  prefetchw by its encoding, so that no -m flag is
  * needed; processors without it take it for a no-op. */
 inline void prefetch_for_write(const void *p) { asm volatile("prefetchw %0" : : "m"(*static_cast<const char *>(p))); }
 
+/* Two words swapped together by cmpxchg16b.  What they mean is the user's: a stack's head
+ * and its version (VersionedStack), the metadata pool's next byte and chunk end, a host's
+ * 128-page map. */
 struct alignas(16) Pair {
     uint64_t lo;
     uint64_t hi;
@@ -1228,13 +1228,14 @@ inline void set_bump(Superblock *sb, const char *p) {
 inline char *blocks_end(Superblock *sb) { return blocks_start(sb) + size_t(sb->capacity) * sb->block_size; }
 /* The same, for a superblock another thread may be setting up (statistics, hints): plain
  * reads that ThreadSanitizer leaves alone (block_size and capacity share a word). */
-__attribute__((no_sanitize("thread"))) inline uintptr_t peek_bump(const Superblock *sb) {
-    return uintptr_t(sb) + kSbHeader + uint32_t(peek(&sb->bump));  // (the low half of the word)
-}
 __attribute__((no_sanitize("thread"))) inline uintptr_t peek_blocks_end(const Superblock *sb) {
     static_assert(sizeof(sb->block_size) == 4 && sizeof(sb->capacity) == 4, "block_size, capacity: one word");
     uint64_t sizes = peek(&sb->block_size);
     return uintptr_t(sb) + uint16_t(peek(&sb->first)) + (sizes >> 32) * uint32_t(sizes);
+}
+/* And its bump pointer, read as plainly. */
+__attribute__((no_sanitize("thread"))) inline uintptr_t peek_bump(const Superblock *sb) {
+    return uintptr_t(sb) + kSbHeader + uint32_t(peek(&sb->bump));  // (the low half of the word)
 }
 bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
     const char *q = static_cast<const char *>(p);
@@ -1711,10 +1712,15 @@ NOINLINE void outbox_add_rare(Held &o, Superblock *sb, Block *b) {
     if (puts - o.swept_at >= kOutboxSweep) outbox_send_all(o);
 }
 
+/* A block freed into another heap's superblock: a double free, or marked free now. */
+inline void remote_mark_freed(Superblock *sb, Block *b) {
+    if (freed_already_else_mark(sb, b)) fatal("free", "double free of", b);
+}
+
 /* b, a block of sb leaving the queue, is checked (a double free?) and joins its outbox
  * slot.  Inside the held state (its owner, or a claimer). */
 inline void outbox_add(Held &o, Superblock *sb, Block *b) {
-    if (freed_already_else_mark(sb, b)) fatal("free", "double free of", b);
+    remote_mark_freed(sb, b);
     OutboxSlot &s = o.slot[sb->size_class];
     if (UNLIKELY(s.sb != sb || s.n + 1 >= s.limit)) return outbox_add_rare(o, sb, b);
     b->set_next(s.head);
@@ -1722,17 +1728,19 @@ inline void outbox_add(Held &o, Superblock *sb, Block *b) {
     s.n++;
 }
 
-/* Empty the queue into the outbox, oldest first (so that a double free is reported at
- * the second free of the block). */
-void queue_drain(Held &o) {
-    if (!o.queued.load(std::memory_order_relaxed)) return;
-    for (unsigned k = 0; k < kQueueLen; k++) {
-        Block *&q = o.queue[(o.queue_next + k) % kQueueLen];
-        if (q) outbox_add(o, header_of(q), q);
-        q = nullptr;
-    }
+/* Empty the queue: forget its blocks (fork's child, held_drop), or send them on to the
+ * outbox first, oldest first (so that a double free is reported at the second free of
+ * the block). */
+void queue_forget(Held &o) {
+    for (Block *&q : o.queue) q = nullptr;
     o.queue_next = 0;
     o.queued.store(0, std::memory_order_relaxed);
+}
+void queue_drain(Held &o) {
+    if (!o.queued.load(std::memory_order_relaxed)) return;
+    for (unsigned k = 0; k < kQueueLen; k++)
+        if (Block *q = o.queue[(o.queue_next + k) % kQueueLen]) outbox_add(o, header_of(q), q);
+    queue_forget(o);
 }
 
 /* Free b, a block of sb that heap h does not own, through h's queue and outbox: ask for
@@ -1759,7 +1767,7 @@ __attribute__((always_inline)) inline void outbox_put(Heap *h, Superblock *sb, B
 NOINLINE void outbox_put_slow(Heap *h, Superblock *sb, Block *b) {
     if (h == &g_bootstrap && !tls_exited && (h = heap_for_thread())) return outbox_put(h, sb, b);
     // Being claimed, or a thread that has no heap and may not have one: straight back.
-    if (freed_already_else_mark(sb, b)) fatal("free", "double free of", b);
+    remote_mark_freed(sb, b);
     remote_give(sb, b, b, 1);
 }
 
@@ -2671,9 +2679,7 @@ void heap_hand_back(Heap *h) {
 void held_drop(Held &o) {
     for (auto &w : o.used) w.store(0, std::memory_order_relaxed);
     for (auto &slot : o.slot) slot = OutboxSlot{};
-    for (auto &q : o.queue) q = nullptr;
-    o.queue_next = 0;
-    o.queued.store(0, std::memory_order_relaxed);
+    queue_forget(o);
     for (auto &r : o.runs) r = HeldRun{};
     o.run_bytes.store(0, std::memory_order_relaxed);
 }
@@ -2793,11 +2799,10 @@ enum class Foreign { kAbort, kForward };
 inline bool outside_blocks(Superblock *sb, Block *b) {
     // Not in the header (where other threads' remote word lives), not at or above the
     // bump pointer (never handed out): one unsigned compare, as an offset from the end of
-    // the header below (a pointer into the header wraps round to a huge offset).  b is in
-    // sb's slot.  (The padding between the header and the first block of a class aligned
-    // beyond it is not told apart.)
-    // (A plain read: the caller owns sb, and only the owner moves the bump pointer; an
-    // atomic load would not fold into the compare.)
+    // the header (a pointer into the header wraps round to a huge offset); b is in sb's
+    // slot.  The bump pointer is read plainly: the caller owns sb, only the owner moves
+    // it, and an atomic load would not fold into the compare.  (The padding between the
+    // header and the first block of a class aligned beyond it is not told apart.)
     return uint32_t(uintptr_t(b) - kSbHeader) - uint32_t(uintptr_t(sb)) >= reinterpret_cast<const uint32_t &>(sb->bump);
 }
 /* Why free_local refused b; never returns.  Not declared noreturn, so that free_local
@@ -2812,8 +2817,8 @@ inline void free_local(Superblock *sb, Block *b, const char *op) {
     sb->free = b;
 }
 
-/* A small block of a superblock this thread does not own: checked, then sent through
- * the thread's outbox. */
+/* A small block of a superblock this thread does not own: its bounds checked, then on
+ * through the thread's queue and outbox. */
 __attribute__((always_inline)) inline void free_small_foreign(Superblock *sb, void *p, const char *op) {
     auto *b = static_cast<Block *>(p);
     if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
@@ -2928,6 +2933,18 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
  * synchronisation point): the figures are exact when the other threads are not in the
  * middle of a malloc or free. */
 struct ClassUsage { size_t superblocks, blocks; };
+/* fn(class, block size, blocks) for the small blocks every heap holds back, freed
+ * already: each outbox slot, each block in a queue.  (The superblocks are read here, in
+ * a function ThreadSanitizer leaves alone, not in fn.) */
+template <class Fn>
+__attribute__((no_sanitize("thread"))) void for_each_held_batch(Fn fn) {
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
+        for (auto &s : h->held.slot)
+            if (const Superblock *sb = s.sb) fn(sb->size_class, long(sb->block_size), long(s.n));
+        for (Block *q : h->held.queue)
+            if (q) fn(header_of(q)->size_class, long(header_of(q)->block_size), 1L);
+    }
+}
 __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class, size_t *tails) {
     long total = 0;
     *tails = 0;
@@ -2955,24 +2972,16 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             if (sb->resident_end > from) *tails += sb->resident_end - from;
         }
     }
-    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
-        for (auto &s : h->held.slot)
-            if (Superblock *sb = s.sb) count(sb->size_class, -long(s.n), sb->block_size);
-        for (Block *q : h->held.queue)
-            if (q) count(header_of(q)->size_class, -1, header_of(q)->block_size);
-    }
+    for_each_held_batch([&](unsigned c, long block_size, long n) { count(c, -n, block_size); });
     return total > 0 ? size_t(total) : 0;
 }
-/* Bytes held back by heaps: blocks in outboxes (freed, to be sent) and cached runs. */
+/* Bytes held back by heaps: blocks in queues and outboxes (freed, to be sent) and cached
+ * runs. */
 __attribute__((no_sanitize("thread"))) void held_bytes(size_t *outboxes, size_t *runs) {
     *outboxes = *runs = 0;
-    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
-        for (auto &s : h->held.slot)
-            if (Superblock *sb = s.sb) *outboxes += size_t(s.n) * sb->block_size;
-        for (Block *q : h->held.queue)
-            if (q) *outboxes += header_of(q)->block_size;
+    for_each_held_batch([&](unsigned, long block_size, long n) { *outboxes += size_t(n * block_size); });
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
         *runs += h->held.run_bytes.load(std::memory_order_relaxed);
-    }
 }
 /* Free pages of hosts already given back to the OS. */
 __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
