@@ -2361,10 +2361,14 @@ struct LargeHeader {
     uint32_t slots;      // length of the run in slots; 0 for a mapping of its own
     uint32_t offset;     // the block starts this many bytes after the header
     size_t length;       // bytes from the header to the end of the run or mapping
+    size_t end;          // bytes from the header to the end of the block's last page
     std::atomic<int> live;
 };
 
-size_t large_usable(LargeHeader *hdr) { return hdr->length - hdr->offset; }
+/* A block's usable size is its request rounded up to pages, not the rest of its run: a
+ * run's slots beyond it stay untouched (nothing writes them but the program, which was
+ * not promised them), and realloc copies no more than the program may have written. */
+size_t large_usable(LargeHeader *hdr) { return hdr->end - hdr->offset; }
 
 /* Map a region of `len` bytes whose start plus `phase` is `align`-aligned (align >=
  * kSbSize, phase a multiple of kSbSize). */
@@ -2414,6 +2418,7 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
     hdr->common.kind = kLarge;
     hdr->common.owner.store(nullptr, std::memory_order_relaxed);
     hdr->offset = uint32_t(offset);
+    hdr->end = need;
     hdr->live.store(1, std::memory_order_release);
     g_large_in_use.add(long(large_usable(hdr)));
     return reinterpret_cast<char *>(hdr) + offset;
@@ -2438,7 +2443,7 @@ void large_unmap(LargeHeader *hdr) {
 bool large_covers(const LargeHeader *hdr, const char *q) {
     const char *h = reinterpret_cast<const char *>(hdr);
     return hdr->common.kind == kLarge && hdr->live.load(std::memory_order_acquire) && q >= h + hdr->offset &&
-           q < h + hdr->length;
+           q < h + hdr->end;
 }
 
 void large_free(void *p, const char *op) {
@@ -2453,9 +2458,9 @@ void large_free(void *p, const char *op) {
     slots_give(uintptr_t(hdr), hdr->slots, true);
 }
 
-/* Grow or shrink a large block in place: a run gives back or takes the slots after it,
- * a mapping is resized with mremap (which may move its pages, never copying them).
- * Returns the block (maybe moved), or null with the block untouched. */
+/* Grow or shrink a large block in place: within its run, or giving back or taking the
+ * slots after it; a mapping is resized with mremap (which may move its pages, never
+ * copying them).  Returns the block (maybe moved), or null with the block untouched. */
 void *large_resize(void *p, size_t size) {
     auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
     size_t need = round_up(hdr->offset + size, kPage), old_usable = large_usable(hdr);
@@ -2499,6 +2504,7 @@ void *large_resize(void *p, size_t size) {
         g_mapped.add(long(need) - long(old_len));
         hdr->length = need;
     }
+    hdr->end = need;
     g_large_in_use.add(long(large_usable(hdr)) - long(old_usable));
     return reinterpret_cast<char *>(hdr) + hdr->offset;
 }
@@ -2776,8 +2782,7 @@ size_t good_size(size_t n) {
     if (n > kMaxRequest) return 0;
     size_t pages = (n + kPage - 1) / kPage;
     if (fits_host(pages, 0)) return pages * kPage;
-    size_t need = round_up(kPage + n, kPage), slots = (need + kSbSize - 1) / kSbSize;  // (large_alloc)
-    return (slots <= kRunMaxSlots ? slots * kSbSize : need) - kPage;
+    return pages * kPage;  // (large_alloc: pages after the header's)
 }
 
 /* Ownership: the header a pointer's superblock slot would have, if the slot is ours

@@ -6,6 +6,11 @@
  * place (a page is mapped right after it: the block must move, and does), then in place,
  * then shrunk to 32 MiB; each realloc must cost fewer than 256 page faults (1/64 of the
  * pages a copy would fault) and keep the content (a marker in every page).
+ * A large block's usable size is its request rounded up to pages, not the rest of its
+ * run of 512 KiB slots (a 520,193-byte block once reported 1 MiB less a page): realloc
+ * copies the usable size when it moves a block, so a larger one wrote (and made
+ * resident) pages the program never asked for.  Checked over large sizes, with
+ * lite_good_size agreeing, and after a realloc that grows a block within its run.
  */
 #include "check.h"
 #include <sys/mman.h>
@@ -48,9 +53,31 @@ static char *realloc_without_copy(char *p, size_t old_n, size_t n, const char *w
     return q;
 }
 
+/* usable(malloc(n)) is n rounded up to pages */
+static void check_usable_is_request(void)
+{
+    static const size_t sizes[] = {520193, 524288, 700000, 1048577, 1572865, 3 * MiB + 1, 63 * MiB + 5};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i], want = (n + PAGE - 1) & ~(size_t)(PAGE - 1);
+        char *p = malloc(n);
+        CHECK(p != NULL, "malloc(%zu)", n);
+        expect_lite(p, "a large block");
+        CHECK(malloc_usable_size(p) == want, "malloc(%zu): usable size %zu, not the request rounded to pages (%zu)",
+              n, malloc_usable_size(p), want);
+        CHECK(lite_good_size(n) == want, "lite_good_size(%zu) = %zu, not %zu", n, lite_good_size(n), want);
+        char *q = realloc(p, n + 3 * PAGE);  /* within the same run of slots (or moved) */
+        CHECK(q != NULL, "realloc(%zu -> %zu)", n, n + 3 * PAGE);
+        CHECK(malloc_usable_size(q) == want + 3 * PAGE, "realloc(%zu -> %zu): usable size %zu", n, n + 3 * PAGE,
+              malloc_usable_size(q));
+        free(q);
+    }
+    note("large_realloc: usable sizes are requests rounded to pages");
+}
+
 int main(void)
 {
     watchdog(60);
+    check_usable_is_request();
     const size_t n = 64 * MiB;
     char *p = malloc(n);
     CHECK(p != NULL, "malloc(64 MiB)");
