@@ -22,12 +22,13 @@
  *   3. lock-free primitives               11. large engine (runs of slots, mappings)
  *   4. address space: metadata, the       12. decay
  *      ownership map, arenas, slot store  13. a heap handed back
- *   5. size classes                       14. dispatch by size
- *   6. superblocks: remote frees,         15. statistics (report, JSON, malloc_info,
- *      adoption, huge pages                   the live view), trimming
- *   7. per-thread heaps                   16. entry points: start-up, the lite_* API,
- *   8. what a heap holds back (queue,         the C library's names, operator new and
- *      outbox, run cache)                     delete
+ *   5. size classes                       14. dispatch: by size (malloc), by pointer
+ *   6. superblocks: remote frees,             (free, realloc, usable size, lite_owns)
+ *      adoption, huge pages               15. statistics (report, JSON, malloc_info,
+ *   7. per-thread heaps                       the live view), trimming
+ *   8. what a heap holds back (queue,     16. entry points: start-up, foreign blocks,
+ *      outbox, run cache)                     the lite_* API, the C library's names,
+ *                                             setrlimit and dlopen, operator new/delete
  *
  * Glossary (one word per concept):
  *   arena        a reserved, size-aligned range of address space, made read-write as used
@@ -56,14 +57,19 @@
  *                scaled down to the peak footprint, at least 64 MiB; section 12)
  *   tail         resident pages of a small superblock above its bump pointer
  *   region       2 MiB, 2 MiB-aligned: four slots; the unit of huge pages
- *   side slot    per-slot words kept outside the slot (role, adoption link, freed_at)
+ *   side slot    per-slot words kept outside the slot (role, adoption link and mark,
+ *                freed_at, huge)
  *   option       a setting read at start-up and changeable while running (section 1)
  *   live view    the directory of counters lite-malloc-stat reads from outside (15)
  *   pair         two words swapped together by cmpxchg16b (section 3)
  *   canary       the second word of a free small block: its superblock's random value
  *   hand back    a heap's owner letting go of all of it (thread exit; section 13)
  *   give         returning blocks, runs or slots to where they came from (remote_give,
- *                host_give, slots_give); "release" is said of pages only (purge)
+ *                host_give, superblock_give, slots_give); "release" is said of pages
+ *                only (purge)
+ *   retire       a host's last run coming back: its slot is given to the slot store
+ *   clean        not dirty: never touched since the OS gave it, or purged (reads zero)
+ *   claim        a heap giving back what another, idle heap holds (held_claim)
  */
 #include "lite-malloc.h"
 
@@ -275,7 +281,7 @@ inline long syscall6(long n, long a, long b, long c, long d, long e, long f) {
 }
 inline bool sys_failed(long r) { return r < 0 && r > -4096; }
 
-/* System calls made, by kind, and bytes given back to the OS (for the statistics). */
+/* System calls made, by kind, and bytes purged (for the statistics). */
 enum Sys : unsigned { kSysMmap, kSysMunmap, kSysMprotect, kSysMadvise, kSysMremap, kSysCount };
 std::atomic<uint64_t> g_syscalls[kSysCount] = {};
 std::atomic<uint64_t> g_purged_bytes{0};
@@ -596,10 +602,10 @@ std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
     return leaf ? &leaf[((sb >> kSbShift) / 64) % kLeafWords] : nullptr;
 }
 /* Beside the map, per superblock slot, the words that must outlive the superblock's own
- * memory (a slot given back to the OS, header included, reads as zero):
+ * memory (a purged slot, header included, reads as zero):
  *   freed_at  when the slot was last given back to the slot store (decay clock, ms);
  *   adopt     its link in an adoption stack (its class's, or the hosts');
- *   queued    1 while it sits in an adoption stack (at most one entry at a time);
+ *   stacked   1 while it sits in an adoption stack (at most one entry at a time);
  *   role      what the slot is: free, a small superblock, a host, the first slot of a
  *             large block, or a slot inside one (whose memory is the program's: its
  *             would-be header must never be believed).
@@ -607,7 +613,7 @@ std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
 enum Role : uint8_t { kRoleFree = 0, kRoleSmall, kRoleHost, kRoleLarge, kRoleInterior };
 struct SideSlot {
     std::atomic<uint64_t> freed_at;
-    std::atomic<uintptr_t> adopt, queued;
+    std::atomic<uintptr_t> adopt, stacked;
     std::atomic<uint8_t> role;  // what the slot is now (the authority for the slow paths)
     std::atomic<uint8_t> huge;  // (a region's first slot) the region is backed by a huge page
 };
@@ -754,7 +760,7 @@ Arena *reserve_arena(size_t need) {
 /* RLIMIT_AS counts address space, and an arena reserves far more than it uses.  Against
  * a limit in force, lite-malloc counts what it has made read-write instead (what the
  * kernel would count had it mapped only that): a commit past the limit fails, and
- * reserved space other mappings need (thread stacks, libraries) is given back.  Only
+ * reserved space other mappings need (thread stacks, libraries) is unmapped.  Only
  * commits look at the limit: one prlimit per 4 MiB of growth, and /proc/self/statm when
  * a limit is set. */
 Counter g_committed;
@@ -880,7 +886,7 @@ template <class F> inline void for_each_part(size_t first, unsigned n, F f) {
 /* Mark the run's slots used, part by part; false (and nothing marked) if any is taken.
  * dirty[k] gets which slots of part k were dirty.  The giver sets `dirty` before it
  * clears `used`: after our CAS, this sees every dirty bit of ours. */
-bool run_claim(Arena *a, size_t first, unsigned n, uint64_t dirty[kRunMaxParts]) {
+bool run_mark_used(Arena *a, size_t first, unsigned n, uint64_t dirty[kRunMaxParts]) {
     unsigned parts = 0;
     bool lost = false;
     for_each_part(first, n, [&](size_t g, uint64_t bits) {
@@ -900,8 +906,8 @@ bool run_claim(Arena *a, size_t first, unsigned n, uint64_t dirty[kRunMaxParts])
     });
     return !lost;
 }
-/* Undo run_claim (no memory to commit the run). */
-void run_unclaim(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMaxParts]) {
+/* Undo run_mark_used (no memory to commit the run). */
+void run_unmark(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMaxParts]) {
     unsigned k = 0;
     for_each_part(first, n, [&](size_t g, uint64_t bits) {
         if (dirty[k]) a->groups[g].dirty.fetch_or(dirty[k], std::memory_order_release);
@@ -909,7 +915,7 @@ void run_unclaim(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMa
         k++;
     });
 }
-/* A claimed run is in use: its slots after `keep` (the first one, which the caller gives
+/* A run marked used is in use: its slots after `keep` (the first one, which the caller gives
  * a header) become the inside of a block, and an old header left in a dirty one must
  * not look like one of ours to a stray free() there.  Returns how many were dirty. */
 long run_settle(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMaxParts], size_t keep) {
@@ -996,12 +1002,12 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, bool *dirty) {
         if (found) {
             Arena *a = best_a;
             uint64_t dirty_bits[kRunMaxParts];
-            if (!run_claim(a, best, n, dirty_bits)) {
+            if (!run_mark_used(a, best, n, dirty_bits)) {
                 attempt = -1;  // lost a race for it: look again
                 continue;
             }
             if (!commit_arena(a, (best + n) * kSbSize)) {  // no memory: undo, nothing burnt
-                run_unclaim(a, best, n, dirty_bits);
+                run_unmark(a, best, n, dirty_bits);
                 if (committed_only) return 0;
                 committed_only = true;  // a run in what is read-write already needs no commit
                 attempt = -1;
@@ -1048,9 +1054,9 @@ bool slots_extend(uintptr_t first, unsigned have, unsigned want) {
     size_t idx = (first - a->base) / kSbSize + have;
     unsigned n = want - have;
     uint64_t dirty[kRunMaxParts];
-    if (want > kRunMaxSlots || idx + n > a->slots || !run_claim(a, idx, n, dirty)) return false;
+    if (want > kRunMaxSlots || idx + n > a->slots || !run_mark_used(a, idx, n, dirty)) return false;
     if (!commit_arena(a, (idx + n) * kSbSize)) {
-        run_unclaim(a, idx, n, dirty);
+        run_unmark(a, idx, n, dirty);
         return false;
     }
     run_settle(a, idx, n, dirty, SIZE_MAX);
@@ -1134,13 +1140,13 @@ inline unsigned class_of(size_t n) { return kClasses.index[slot_of(n)]; }
  *    A small superblock is either OWNED by one heap, whose thread allocates from it (it is
  *    that heap's current superblock of its class: a heap owns no other), or DETACHED:
  *    nobody allocates from it, and every block that comes back is counted down in its
- *    remote word until the last one makes it empty, whereupon it goes to the pools at
+ *    remote word until the last one makes it empty, whereupon it goes to the slot store at
  *    once, whoever freed that block.  So no memory waits on an owner that stopped
  *    allocating a size, went idle or exited: only one superblock per class per heap ever
  *    does.  A detached superblock with enough free blocks is LISTED for adoption by any
  *    heap that needs its class.
  * ===================================================================================== */
-enum Kind : uint8_t { kUnused = 0, kSmall = 1, kHost = 2, kLarge = 3, kPooled = 4 };
+enum Kind : uint8_t { kUnused = 0, kSmall = 1, kHost = 2, kLarge = 3, kGiven = 4 };
 
 /* A free small block: the link, then (blocks of 16 bytes and more) a canary, a random
  * value drawn for each incarnation of its superblock (Superblock::canary), which a
@@ -1175,7 +1181,7 @@ struct Heap;
  *             `out` field read beside an identical word emptied live superblocks)
  *   LISTED    detached with enough free blocks to be worth adopting: in (or due in) an
  *             adoption stack
- *   EMPTIED   every block came back; taken for the pools (the word is just this flag)
+ *   EMPTIED   every block came back; given to the slot store (the word is just this flag)
  * An owned superblock's word has no flag. */
 constexpr uintptr_t kDetached = 1, kListed = 2, kEmptied = 4, kFlags = 7;
 constexpr unsigned kCountShift = 48;
@@ -1206,7 +1212,6 @@ struct Superblock {
     // since `resident_at` (ms); those above the bump pointer are the tail (tail_trim).
     uint32_t resident_end;
     uint64_t resident_at;
-    std::atomic<uintptr_t> link;  // next node in a pool stack (free superblocks only)
     // line 1: written all the time, by the owner (its lists) and by batches of remote frees
     alignas(64) Block *free;     // the owner's free list
     Block *reserve;              // more free blocks of the owner's, taken when `free` runs dry
@@ -1217,6 +1222,11 @@ static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two 
 
 inline Superblock *header_of(const void *p) {  // p is never the first byte of its superblock
     return reinterpret_cast<Superblock *>((uintptr_t(p) - 1) & ~(kSbSize - 1));
+}
+/* What the slot is, as the side table says (free for a slot outside the arenas). */
+inline Role role_of(const Superblock *sb) {
+    SideSlot *side = side_of(uintptr_t(sb));
+    return side ? Role(side->role.load(std::memory_order_acquire)) : kRoleFree;
 }
 inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + sb->first; }
 inline char *bump_pointer(Superblock *sb) {
@@ -1260,28 +1270,23 @@ inline bool freed_already_else_mark(Superblock *sb, Block *b) {
 /* realloc(): is the block free already?  (The canary only: sb may be another heap's.) */
 inline bool freed_already(const Superblock *sb, const Block *b) { return has_canary(sb) && b->canary == sb->canary; }
 
-struct SbLink {
-    std::atomic<uintptr_t> &operator()(uintptr_t n) const { return reinterpret_cast<Superblock *>(n)->link; }
-};
-using SbStack = VersionedStack<SbLink>;
 
-Counter g_medium_in_use, g_large_in_use, g_large_mapped, g_heaps, g_threads_seen;
-
-/* An empty superblock goes back to the slot store; its pages stay resident until decay
- * (or the retain limit) gives them back to the OS. */
-void pool_put(Superblock *sb) {
-    DEBUG_CHECK(side_of(uintptr_t(sb))->role.load(std::memory_order_relaxed) != kRoleFree, "a superblock pooled twice", sb);
-    sb->kind = kPooled;
+/* An empty superblock, host or large block's run (`slots` slots from sb) goes back to the
+ * slot store; its pages stay resident until decay (or the retain limit) gives them back
+ * to the OS. */
+void superblock_give(Superblock *sb, unsigned slots = 1) {
+    DEBUG_CHECK(side_of(uintptr_t(sb))->role.load(std::memory_order_relaxed) != kRoleFree, "a superblock given back twice", sb);
+    sb->kind = kGiven;
     sb->owner.store(nullptr, std::memory_order_relaxed);
-    side_of(uintptr_t(sb))->role.store(kRoleFree, std::memory_order_release);
-    slots_give(uintptr_t(sb), 1, true);
+    for (unsigned k = 0; k < slots; k++) side_of(uintptr_t(sb) + k * kSbSize)->role.store(kRoleFree, std::memory_order_release);
+    slots_give(uintptr_t(sb), slots, true);
 }
 
 /* ---- adoption: detached superblocks with free blocks, one stack per class (and one of
  *      hosts with free pages) ------------------------------------------------------------ *
  * The stacks link through the side slots, so an entry survives its superblock being
- * emptied, pooled, purged or reused meanwhile: entries are hints, checked when popped.
- * A superblock has at most one entry at a time (its `queued` word), so no link is ever
+ * emptied, given back, purged or reused meanwhile: entries are hints, checked when popped.
+ * A superblock has at most one entry at a time (its `stacked` word), so no link is ever
  * written twice.                                                                        */
 struct AdoptLink {
     std::atomic<uintptr_t> &operator()(uintptr_t n) const { return side_of(n)->adopt; }
@@ -1304,7 +1309,7 @@ unsigned my_shard();  // the calling thread's heap's shard
  * be emptied and reused for another class at any moment; the popper then moves it.) */
 void adopt_offer(Superblock *sb, unsigned c, unsigned shard) {
     SideSlot *side = side_of(uintptr_t(sb));
-    if (side->queued.exchange(1, std::memory_order_seq_cst)) return;  // its entry is waiting
+    if (side->stacked.exchange(1, std::memory_order_seq_cst)) return;  // its entry is waiting
     unsigned e = LITE_MALLOC_USE_PERTHREAD_ENGINES ? shard
                                                    : g_shard_turn.fetch_add(1, std::memory_order_relaxed) % kShards;
     g_shards[e].adoptable[c].push(uintptr_t(sb));
@@ -1317,7 +1322,7 @@ uintptr_t adopt_pop(unsigned c) {
         if (stack.empty()) continue;
         if (uintptr_t n = stack.pop()) {
             DEBUG_CHECK(n % kSbSize == 0 && arena_of(n), "an adoption entry outside the arenas, at", reinterpret_cast<void *>(n));
-            DEBUG_CHECK(side_of(n)->queued.load(std::memory_order_relaxed) == 1,
+            DEBUG_CHECK(side_of(n)->stacked.load(std::memory_order_relaxed) == 1,
                         "an adoption entry its slot does not know of, at", reinterpret_cast<void *>(n));
             return n;
         }
@@ -1341,7 +1346,7 @@ uint32_t debug_check_list(Superblock *sb, Block *list, const char *what) {
 
 /* Give n blocks of sb (linked head..tail) back.  An owned superblock keeps them on its
  * remote list for its owner; a detached one counts them down, and the call that brings
- * the last one back sends it to the pools.  One CAS for the whole batch. */
+ * the last one back sends it to the slot store.  One CAS for the whole batch. */
 void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
     unsigned c = sb->size_class;  // stable until our blocks are back
     // (a batch from an outbox ends in a null link; a single block's link is not set yet)
@@ -1371,7 +1376,7 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
         if (sb->remote.compare_exchange_weak(old, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
             break;
     }
-    if (fresh == kEmptied) pool_put(sb);
+    if (fresh == kEmptied) superblock_give(sb);
     else if (offer) adopt_offer(sb, c, my_shard());
 }
 
@@ -1386,8 +1391,8 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
  * (MADV_COLLAPSE, Linux 6.1+: a synchronous copy, at most one region per call; under THP
  * "always" it is first marked MADV_HUGEPAGE, and older kernels then leave the collapse
  * to khugepaged).  Decay spares the free slots of a huge region until all four are free,
- * and then gives back the 2 MiB whole; only the retain limit and malloc_trim split one.
- * A region that gives back any page is no longer huge (and under "always" loses its
+ * and then purges the 2 MiB whole; only the retain limit and malloc_trim split one.
+ * A region any page of which is purged is no longer huge (and under "always" loses its
  * mark, so that reusing it sparsely cannot fault in 2 MiB at once).                  */
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
@@ -1556,6 +1561,8 @@ VersionedStack<HeapLink> g_free_heaps;
 std::atomic<Heap *> g_all_heaps{nullptr};     // every heap ever made (they are never freed)
 std::atomic<Heap *> g_idle_cursor{nullptr};   // the next heap held_claim_idle looks at
 std::atomic<unsigned> g_heap_serial{0};
+Counter g_heaps;          // heaps made (never freed: a thread's is reused after it exits)
+Counter g_threads_seen;   // threads that were given a heap
 pthread_key_t g_exit_key;
 std::atomic<int> g_exit_key_state{0};  // 0 none, 1 creating, 2 ready, 3 unavailable
 
@@ -1623,6 +1630,17 @@ Heap *heap_for_thread() {
     tls_heap = h;
     if (make_exit_key()) pthread_setspecific(g_exit_key, h);
     return h;
+}
+/* fn(heap) with the calling thread's heap h, or for a thread still on the bootstrap heap,
+ * with a heap of its own (handed back at once if the thread is past its exit); null,
+ * with errno ENOMEM, when no heap can be had. */
+template <class Fn>
+void *with_heap(Heap *h, Fn fn) {
+    if (h != &g_bootstrap) return fn(h);
+    if (!(h = heap_for_thread())) { set_enomem(); return nullptr; }
+    void *p = fn(h);
+    if (tls_exited) heap_hand_back(h);
+    return p;
 }
 
 /* Marks the steps of a slow path that change what a heap owns (its current superblocks,
@@ -1902,7 +1920,7 @@ bool detach(Superblock *sb, Heap *h) {
     uint32_t out = sb->capacity - spare;
     sb->owner.store(nullptr, std::memory_order_release);
     if (out == 0 && !sb->remote.load(std::memory_order_acquire)) {
-        pool_put(sb);  // nothing out: nothing can come back
+        superblock_give(sb);  // nothing out: nothing can come back
         return true;
     }
     unsigned c = sb->size_class;
@@ -1922,7 +1940,7 @@ Superblock *adopt(Heap *h, unsigned c) {
         auto *sb = reinterpret_cast<Superblock *>(adopt_pop(c));
         if (!sb) return nullptr;
         SideSlot *side = side_of(uintptr_t(sb));
-        side->queued.store(0, std::memory_order_seq_cst);
+        side->stacked.store(0, std::memory_order_seq_cst);
         if (side->role.load(std::memory_order_acquire) != kRoleSmall) continue;  // a stale entry
         uintptr_t w = peek(&sb->remote);  // (validated by the CAS)
         while ((w & kFlags) == (kDetached | kListed)) {
@@ -1938,7 +1956,7 @@ Superblock *adopt(Heap *h, unsigned c) {
     }
 }
 
-/* An empty superblock nobody else owns: a slot of the page store, one with resident
+/* An empty superblock nobody else owns: a slot of the slot store, one with resident
  * pages first (its blocks then need no page faults). */
 Superblock *fresh_superblock() {
     bool dirty;
@@ -1954,7 +1972,7 @@ Superblock *fresh_superblock() {
  * pointer moves, so the resident pages of a reused slot above the bump pointer serve
  * nobody until it gets there, and the slot store cannot purge them (the owner may extend
  * into them at any moment).  So the owner does, as decay would: every quarter of the
- * decay delay, at a refill, it gives back the tails that have been resident longer than
+ * decay delay, at a refill, it purges the tails that have been resident longer than
  * the delay, all but kTailKeep bytes above the bump pointer (one madvise each).  Tails
  * reached within the delay are never faulted in again; an idle heap's stay (at most one
  * superblock per class and heap, as for the blocks it holds). */
@@ -2028,12 +2046,7 @@ void *small_refill_owned(Heap *h, unsigned c) {
 }
 
 NOINLINE void *small_refill(Heap *h, unsigned c) noexcept {
-    if (h != &g_bootstrap) return small_refill_owned(h, c);
-    h = heap_for_thread();
-    if (!h) { set_enomem(); return nullptr; }
-    void *p = small_refill_owned(h, c);
-    if (tls_exited) heap_hand_back(h);  // a thread past its exit: hand everything back now
-    return p;
+    return with_heap(h, [c](Heap *owner) { return small_refill_owned(owner, c); });
 }
 
 /* ===================================================================================== *
@@ -2045,7 +2058,7 @@ NOINLINE void *small_refill(Heap *h, unsigned c) noexcept {
  * runs coalesce by themselves.  One heap at a time carves from a host (its owner); any
  * thread gives runs back.  A host nobody owns with enough free pages is LISTED for
  * adoption; a host whose last run comes back goes back to the slot store, whoever freed
- * it.  Free pages age: decay gives back those unused for the decay delay.             */
+ * it.  Free pages age: decay purges those unused for the decay delay.             */
 /* A host's state word: flags in the low byte, and above them the host's signature (its
  * address mixed with the link key), so that a stale pointer to a host whose slot has
  * since become something else can never pass for one: every CAS on the word carries it. */
@@ -2093,7 +2106,8 @@ unsigned host_find(Map used, unsigned pages, unsigned step) {
     return m ? ctz128(m) : 0;
 }
 
-Counter g_host_dirty;  // bytes of free pages in hosts that may be resident
+Counter g_host_dirty;     // bytes of free pages in hosts that may be resident
+Counter g_medium_in_use;  // bytes of live medium blocks (whole pages)
 inline Map dirty_map(Host *host) {
     return Map(host->dirty[1].load(std::memory_order_acquire)) << 64 | host->dirty[0].load(std::memory_order_acquire);
 }
@@ -2155,9 +2169,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
             }
             host->state.fetch_xor(kHostRetiring | kHostRetired, std::memory_order_seq_cst);  // RETIRING -> RETIRED
             g_host_dirty.add(-long(popcount128(dirty_map(host)) * kPage));
-            side_of(uintptr_t(host))->role.store(kRoleFree, std::memory_order_relaxed);
-            host->common.kind = kPooled;
-            slots_give(uintptr_t(host), 1, true);
+            superblock_give(&host->common);
             return;
         }
         if ((s & kHostListed) || popcount128(~used) < kHostListPages) return;
@@ -2196,7 +2208,7 @@ Host *host_get(bool adopt) {
         auto *host = reinterpret_cast<Host *>(adopt_pop(kHostStack));
         if (!host) break;
         SideSlot *side = side_of(uintptr_t(host));
-        side->queued.store(0, std::memory_order_seq_cst);
+        side->stacked.store(0, std::memory_order_seq_cst);
         if (side->role.load(std::memory_order_acquire) != kRoleHost) continue;  // a stale entry
         uint64_t s = peek(&host->state), sig = host_sig(host);  // (validated by the CAS)
         while ((s & ~kHostFlags) == sig && (s & (kHostOwned | kHostListed | kHostRetired | kHostRetiring)) == kHostListed)
@@ -2264,35 +2276,29 @@ void runs_put(Held &held, uintptr_t at, unsigned pages) {
 }
 
 void *medium_alloc(Heap *h, unsigned pages, size_t align, bool *clean) {
-    bool throwaway = false;  // a thread past its exit gets a heap for this call only
-    if (h == &g_bootstrap) {
-        h = heap_for_thread();
-        if (!h) return nullptr;
-        throwaway = tls_exited;
-    }
-    uintptr_t at = 0;
-    if (held_enter(h->held)) {
-        at = runs_take(h->held, pages, align);
-        held_leave(h->held);
-    }
-    if (at) {
-        *clean = false;
-        Host *host = reinterpret_cast<Host *>(at & ~(kSbSize - 1));
-        host->live[(at & (kSbSize - 1)) / kPage].store(1, std::memory_order_release);
-    } else {
-        unsigned step = align > kPage ? unsigned(align / kPage) : 1;
-        Changing changing(h);
-        for (int tries = 0;; tries++) {
-            if (h->host && (at = host_carve(h->host, pages, step, clean))) break;
-            if (h->host) host_detach(h->host);
-            h->host = host_get(tries < 2);  // then a fresh one, which always fits
-            if (!h->host) break;
+    return with_heap(h, [&](Heap *owner) -> void * {
+        uintptr_t at = 0;
+        if (held_enter(owner->held)) {
+            at = runs_take(owner->held, pages, align);
+            held_leave(owner->held);
         }
-    }
-    if (throwaway) heap_hand_back(h);
-    if (!at) return nullptr;
-    g_medium_in_use.add(long(pages * kPage));
-    return reinterpret_cast<void *>(at);
+        if (at) {
+            *clean = false;
+            Host *host = reinterpret_cast<Host *>(at & ~(kSbSize - 1));
+            host->live[(at & (kSbSize - 1)) / kPage].store(1, std::memory_order_release);
+        } else {
+            unsigned step = align > kPage ? unsigned(align / kPage) : 1;
+            Changing changing(owner);
+            for (int tries = 0;; tries++) {
+                if (owner->host && (at = host_carve(owner->host, pages, step, clean))) break;
+                if (owner->host) host_detach(owner->host);
+                owner->host = host_get(tries < 2);  // then a fresh one, which always fits
+                if (!owner->host) return nullptr;
+            }
+        }
+        g_medium_in_use.add(long(pages * kPage));
+        return reinterpret_cast<void *>(at);
+    });
 }
 
 /* lite_owns: is q inside a live run of this host? */
@@ -2369,6 +2375,8 @@ struct LargeHeader {
  * run's slots beyond it stay untouched (nothing writes them but the program, which was
  * not promised them), and realloc copies no more than the program may have written. */
 size_t large_usable(LargeHeader *hdr) { return hdr->end - hdr->offset; }
+Counter g_large_in_use;  // bytes of live large blocks (large_usable)
+Counter g_large_mapped;  // bytes of large blocks' mappings of their own
 
 /* Map a region of `len` bytes whose start plus `phase` is `align`-aligned (align >=
  * kSbSize, phase a multiple of kSbSize). */
@@ -2445,6 +2453,19 @@ bool large_covers(const LargeHeader *hdr, const char *q) {
     return hdr->common.kind == kLarge && hdr->live.load(std::memory_order_acquire) && q >= h + hdr->offset &&
            q < h + hdr->end;
 }
+/* lite_owns: is q inside a live large block?  sb is q's slot: the first slot of a run or
+ * mapping, a slot inside a run (the run's first slot is further back), or null for a
+ * slot that is not ours (maybe inside a mapping, whose first slot alone is marked). */
+bool large_holds(Superblock *sb, const char *q) {
+    if (!sb) {
+        uintptr_t slot = (uintptr_t(q) - 1) & ~(kSbSize - 1);
+        for (int i = 0; i < (1 << 16) && slot >= kSbSize && !sb; i++)
+            if (is_owned_slot(slot -= kSbSize)) sb = reinterpret_cast<Superblock *>(slot);
+        if (!sb) return false;
+    }
+    while (role_of(sb) == kRoleInterior) sb = reinterpret_cast<Superblock *>(uintptr_t(sb) - kSbSize);
+    return role_of(sb) == kRoleLarge && large_covers(reinterpret_cast<LargeHeader *>(sb), q);
+}
 
 void large_free(void *p, const char *op) {
     auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
@@ -2452,10 +2473,7 @@ void large_free(void *p, const char *op) {
     if (hdr->live.exchange(0, std::memory_order_acq_rel) != 1) fatal(op, "double free of", p);
     g_large_in_use.add(-long(large_usable(hdr)));
     if (!hdr->slots) return large_unmap(hdr);
-    for (uint32_t k = 0; k < hdr->slots; k++)
-        side_of(uintptr_t(hdr) + k * kSbSize)->role.store(kRoleFree, std::memory_order_relaxed);
-    hdr->common.kind = kPooled;
-    slots_give(uintptr_t(hdr), hdr->slots, true);
+    superblock_give(&hdr->common, hdr->slots);
 }
 
 /* Grow or shrink a large block in place: within its run, or giving back or taking the
@@ -2514,8 +2532,8 @@ void *large_resize(void *p, size_t size) {
  * ===================================================================================== *
  * No thread of our own: the slow paths that free memory (slots_give, host_give) call
  * decay_tick, and every quarter of the delay one of them walks the slot store and the
- * hosts and gives back, in runs as long as they come, what has been free that long.
- * Past the retain limit it gives back free pages however recent, the older first, until
+ * hosts and purges, in runs as long as they come, what has been free that long.
+ * Past the retain limit it purges free pages however recent, the older first, until
  * three quarters of the limit are left.                                              */
 std::atomic<uint64_t> g_next_decay{0};
 
@@ -2524,7 +2542,7 @@ std::atomic<uint64_t> g_next_decay{0};
  * use at once (the slots handed out, at their peak), and always 64 MiB: a small program
  * does not sit on 256 MiB it freed once, and a large one's churn is not purged and
  * faulted back in (malloc-large, 20 live blocks of 5-25 MiB: at half its peak, 800 MiB
- * were purged and faulted back in 4 s).  Decay gives back what stays unused.  -1: keep
+ * were purged and faulted back in 4 s).  Decay purges what stays unused.  -1: keep
  * everything. */
 constexpr long kRetainFloor = long(64) << 20;
 long retain_limit() {
@@ -2551,7 +2569,7 @@ void purge_group(Arena *a, size_t g, uint64_t cutoff, long budget, bool spare_hu
             budget -= long(kSbSize);
         }
     }
-    uint64_t huge = 0;  // regions given back in part or whole: they end
+    uint64_t huge = 0;  // regions purged in part or whole: they end
     for (unsigned r = 0; r < kGroupSlots && expired >> r; r += kHugeSlots) {
         uint64_t region = ((uint64_t(1) << kHugeSlots) - 1) << r;
         if (!(expired & region) || !region_is_huge(a->base + (g * kGroupSlots + r) * kSbSize)) continue;
@@ -2559,7 +2577,7 @@ void purge_group(Arena *a, size_t g, uint64_t cutoff, long budget, bool spare_hu
         else huge |= region;
     }
     while (expired && !grp.used.compare_exchange_weak(used, used | expired, std::memory_order_acq_rel))
-        expired &= ~used;  // claimed, as if taken: nobody can take them while we advise
+        expired &= ~used;  // marked used, as if taken: nobody can take them while we advise
     if (!expired) return;
     for (unsigned r = 0; r < kGroupSlots; r += kHugeSlots)
         if (huge >> r & 1 && expired >> r & ((uint64_t(1) << kHugeSlots) - 1))
@@ -2637,7 +2655,7 @@ void decay_tick() {
     // A thread that gives memory back while a pass is under way leaves it to that pass
     // (one at a time); the pass may have gone by its memory already, so it looks once
     // more if the limit is passed again when it is done (a bounded number of times: what
-    // a pass cannot give back, a pinned host, must not make it spin).
+    // a pass cannot purge, a pinned host, must not make it spin).
     for (int pass = 0; pass < 3; pass++) {
         long retain = retain_limit();
         if (retain < 0) return;  // keep everything
@@ -2720,7 +2738,7 @@ void after_fork_child() {
 }
 
 /* ===================================================================================== *
- * 14. Dispatch by size
+ * 14. Dispatch: by size (malloc and its kin), by pointer (free, realloc, usable size, ownership)
  * ===================================================================================== */
 /* Can a host hold a run of `pages` pages aligned to `align`?  (Its first page that is a
  * multiple of the alignment is page align/kPage: page 0 is the header.) */
@@ -2791,10 +2809,6 @@ Superblock *owner_superblock(const void *p) {  // null when p cannot be one of o
     if (!p) return nullptr;
     Superblock *sb = header_of(p);
     return in_fast_arena(uintptr_t(sb)) || is_owned_slot(uintptr_t(sb)) ? sb : nullptr;
-}
-inline Role role_of(const Superblock *sb) {
-    SideSlot *side = side_of(uintptr_t(sb));
-    return side ? Role(side->role.load(std::memory_order_acquire)) : kRoleFree;
 }
 
 
@@ -2869,6 +2883,11 @@ inline void free_in_fast_arena(void *p, const char *op) {
     if (UNLIKELY(sb->owner.load(std::memory_order_relaxed) != tls_heap)) return free_remote(sb, p, op);
     free_local(sb, static_cast<Block *>(p), op);
 }
+/* Free p, known to be ours (realloc after a move; free() makes the same choice first). */
+inline void free_ours(void *p, const char *op) {
+    if (LIKELY(in_fast_arena(uintptr_t(p)))) return free_in_fast_arena(p, op);
+    free_slow(p, op);
+}
 
 /* Size of the block at p (0 if p is not the start of a live block of ours). */
 size_t block_usable(const void *p) {
@@ -2888,22 +2907,10 @@ int owns(const void *p) {
     if (!p) return 0;
     const char *q = static_cast<const char *>(p);
     Superblock *sb = owner_superblock(p);
-    if (!sb) {  // maybe inside a large mapping, past its first slot (only that one is marked)
-        uintptr_t slot = (uintptr_t(p) - 1) & ~(kSbSize - 1);
-        for (int i = 0; i < (1 << 16) && slot >= kSbSize; i++) {
-            slot -= kSbSize;
-            if (is_owned_slot(slot)) return role_of(reinterpret_cast<Superblock *>(slot)) == kRoleLarge &&
-                                            large_covers(reinterpret_cast<LargeHeader *>(slot), q);
-        }
-        return 0;
-    }
-    switch (role_of(sb)) {
+    switch (sb ? role_of(sb) : kRoleLarge) {
     case kRoleSmall: return q >= blocks_start(sb) && q < bump_pointer(sb);
     case kRoleHost: return host_covers(reinterpret_cast<Host *>(sb), uintptr_t(q));
-    case kRoleLarge: return large_covers(reinterpret_cast<LargeHeader *>(sb), q);
-    case kRoleInterior:  // walk back to the run's first slot
-        while (role_of(sb) == kRoleInterior) sb = reinterpret_cast<Superblock *>(uintptr_t(sb) - kSbSize);
-        return role_of(sb) == kRoleLarge && large_covers(reinterpret_cast<LargeHeader *>(sb), q);
+    case kRoleLarge: case kRoleInterior: return large_holds(sb, q);
     default: return 0;
     }
 }
@@ -2923,8 +2930,7 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
     void *q = alloc(size);
     if (!q) return nullptr;
     memcpy(q, p, size < usable ? size : usable);
-    if (in_fast_arena(uintptr_t(p))) free_in_fast_arena(p, "realloc");
-    else free_slow(p, "realloc");
+    free_ours(p, "realloc");
     return q;
 }
 
@@ -2988,7 +2994,7 @@ __attribute__((no_sanitize("thread"))) void held_bytes(size_t *outboxes, size_t 
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
         *runs += h->held.run_bytes.load(std::memory_order_relaxed);
 }
-/* Free pages of hosts already given back to the OS. */
+/* Free pages of hosts already purged. */
 __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
     size_t pages = 0;
     for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
@@ -3005,13 +3011,23 @@ __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
     return pages * kPage;
 }
 
-void fill_stats(struct lite_malloc_stats *s, ClassUsage *per_class = nullptr) {
+/* One reading of every figure, for every reader (lite_stats, the report, JSON,
+ * malloc_info, mallinfo2): the public counters and, beside them, each engine's part. */
+struct Snapshot : lite_malloc_stats {
+    size_t small_in_use, medium_in_use, run_caches, large_mapped;
+};
+void fill_stats(Snapshot *snap, ClassUsage *per_class = nullptr) {
+    lite_malloc_stats *s = snap;
     memset(s, 0, sizeof *s);
     size_t runs, tails;
     held_bytes(&s->bytes_pending, &runs);
+    snap->small_in_use = small_in_use(per_class, &tails);
+    snap->medium_in_use = size_t(g_medium_in_use.get());
+    snap->run_caches = runs;
+    snap->large_mapped = size_t(g_large_mapped.get());
     s->bytes_mapped = size_t(g_mapped.get());
     s->large_in_use = size_t(g_large_in_use.get());
-    s->bytes_in_use = small_in_use(per_class, &tails) + size_t(g_medium_in_use.get()) + s->large_in_use;
+    s->bytes_in_use = snap->small_in_use + snap->medium_in_use + s->large_in_use;
     s->bytes_cached = size_t(g_slots_dirty.get() + g_host_dirty.get()) + runs + tails;
     long clean_slots = g_committed.get() - g_slots_used.get() - g_slots_dirty.get();
     s->bytes_released = size_t(clean_slots > 0 ? clean_slots : 0) + host_clean_bytes();
@@ -3062,15 +3078,14 @@ long my_pid() { return syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0); }
 
 void report_text(Sink &k) {
     ClassUsage per_class[kNumClasses] = {};
-    struct lite_malloc_stats st;
+    Snapshot st;
     fill_stats(&st, per_class);
     auto mib = [](size_t b) { return double(b) / (1 << 20); };
     k.put("lite-malloc: statistics of process %ld\n", my_pid());
     k.put("  mapped     %10.1f MiB   peak %.1f MiB (arenas, large mappings, metadata)\n",
           mib(st.bytes_mapped), mib(st.bytes_mapped_peak));
     k.put("  in use     %10.1f MiB   small %.1f, medium %.1f, large %.1f\n", mib(st.bytes_in_use),
-          mib(st.bytes_in_use - size_t(g_medium_in_use.get()) - st.large_in_use),
-          mib(size_t(g_medium_in_use.get())), mib(st.large_in_use));
+          mib(st.small_in_use), mib(st.medium_in_use), mib(st.large_in_use));
     long in_force = retain_limit();
     k.put("  cached     %10.1f MiB   free, kept backed for reuse (retain limit %ld MiB, %.0f in force)\n",
           mib(st.bytes_cached), option(kOptRetainMb), in_force < 0 ? -1.0 : mib(size_t(in_force)));
@@ -3093,12 +3108,10 @@ void report_text(Sink &k) {
  * the bytes purged so far, the options, and each small class in use. */
 void report_json(Sink &k) {
     ClassUsage per_class[kNumClasses] = {};
-    struct lite_malloc_stats st;
+    Snapshot st;
     fill_stats(&st, per_class);
-    size_t outboxes, runs, heaps_in_use = 0;
-    held_bytes(&outboxes, &runs);
+    size_t heaps_in_use = 0;
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) heaps_in_use += h->in_use;
-    size_t medium = size_t(g_medium_in_use.get());
     k.put("{\"allocator\":\"lite-malloc\",\"pid\":%ld,\"mapped\":%zu,\"mapped_peak\":%zu,\"reserved\":%zu,",
           my_pid(), st.bytes_mapped, st.bytes_mapped_peak, st.bytes_reserved);
     k.put("\"in_use\":%zu,\"cached\":%zu,\"released\":%zu,\"pending\":%zu,\"superblocks\":%zu,", st.bytes_in_use,
@@ -3106,8 +3119,8 @@ void report_json(Sink &k) {
     k.put("\"heaps\":%zu,\"heaps_in_use\":%zu,\"threads_seen\":%zu,\"huge_regions\":%zu,", st.threads, heaps_in_use,
           st.threads_seen, st.huge_regions);
     k.put("\"engines\":{\"small\":{\"in_use\":%zu,\"outboxes\":%zu},\"medium\":{\"in_use\":%zu,\"run_caches\":%zu},",
-          st.bytes_in_use - medium - st.large_in_use, outboxes, medium, runs);
-    k.put("\"large\":{\"in_use\":%zu,\"own_mappings\":%ld}},", st.large_in_use, g_large_mapped.get());
+          st.small_in_use, st.bytes_pending, st.medium_in_use, st.run_caches);
+    k.put("\"large\":{\"in_use\":%zu,\"own_mappings\":%zu}},", st.large_in_use, st.large_mapped);
     auto sys = [](Sys s) { return (unsigned long)g_syscalls[s].load(std::memory_order_relaxed); };
     k.put("\"syscalls\":{\"mmap\":%lu,\"munmap\":%lu,\"mprotect\":%lu,\"madvise\":%lu,\"mremap\":%lu},", sys(kSysMmap),
           sys(kSysMunmap), sys(kSysMprotect), sys(kSysMadvise), sys(kSysMremap));
@@ -3161,10 +3174,10 @@ __attribute__((used)) const LiveDirectory g_live = {
 
 /* glibc's malloc_info(): its XML layout, lite-malloc's figures.  Each <size> is a small
  * class in use: its block size, the blocks in use and their bytes. */
-int malloc_info_xml(int options, FILE *fp) {
+[[maybe_unused]] int malloc_info_xml(int options, FILE *fp) {
     if (options || !fp) { errno = EINVAL; return -1; }
     ClassUsage per_class[kNumClasses] = {};
-    struct lite_malloc_stats st;
+    Snapshot st;
     fill_stats(&st, per_class);
     Sink k;
     k.file = fp;
@@ -3178,7 +3191,7 @@ int malloc_info_xml(int options, FILE *fp) {
         if (whole) k.put("</heap>\n");
         k.put("<total type=\"fast\" count=\"0\" size=\"0\"/>\n<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n",
               st.bytes_cached);
-        if (whole) k.put("<total type=\"mmap\" count=\"0\" size=\"%ld\"/>\n", g_large_mapped.get());
+        if (whole) k.put("<total type=\"mmap\" count=\"0\" size=\"%zu\"/>\n", st.large_mapped);
         k.put("<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n", st.bytes_mapped,
               st.bytes_mapped_peak);
         k.put("<aspace type=\"total\" size=\"%zu\"/>\n<aspace type=\"mprotect\" size=\"%zu\"/>\n", st.bytes_mapped,
@@ -3189,8 +3202,8 @@ int malloc_info_xml(int options, FILE *fp) {
     return 0;
 }
 
-/* Give every free page back to the OS (the mappings stay): what heaps hold back first,
- * since it may empty superblocks and hosts.  True when anything was given back. */
+/* Purge every free page (the mappings stay): what heaps hold back is given back first,
+ * since it may empty superblocks and hosts.  True when anything was purged. */
 bool trim_all() {
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
         if (h == tls_heap) held_flush(h);
@@ -3359,7 +3372,7 @@ void *do_calloc(size_t n, size_t size) {
     return p;
 }
 
-void *do_reallocarray(void *p, size_t n, size_t size, void *(*re)(void *, size_t)) {
+[[maybe_unused]] void *do_reallocarray(void *p, size_t n, size_t size, void *(*re)(void *, size_t)) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) { set_enomem(); return nullptr; }
     return re(p, total);
@@ -3380,7 +3393,7 @@ void *do_aligned_alloc(size_t align, size_t size) {
     return alloc_aligned(align, size);
 }
 
-void *do_memalign(size_t align, size_t size) {  // glibc: round a bad alignment up
+[[maybe_unused]] void *do_memalign(size_t align, size_t size) {  // glibc: round a bad alignment up
     if (!is_pow2(align)) {
         if (align > (size_t(1) << 62)) { errno = EINVAL; return nullptr; }
         size_t a = 1;
@@ -3390,7 +3403,7 @@ void *do_memalign(size_t align, size_t size) {  // glibc: round a bad alignment 
     return alloc_aligned(align, size);
 }
 
-void *do_pvalloc(size_t size) {
+[[maybe_unused]] void *do_pvalloc(size_t size) {
     if (size > kMaxRequest) { set_enomem(); return nullptr; }
     return alloc_aligned(kPage, round_up(size ? size : 1, kPage));
 }
@@ -3409,7 +3422,10 @@ LITE_API int lite_posix_memalign(void **out, size_t align, size_t size) {
 }
 LITE_API size_t lite_usable_size(const void *p) { return block_usable(p); }
 LITE_API int lite_owns(const void *p) { return owns(p); }
-LITE_API void lite_stats(struct lite_malloc_stats *out) { if (out) fill_stats(out); }
+LITE_API void lite_stats(struct lite_malloc_stats *out) {
+    Snapshot st;
+    if (out) fill_stats(&st), *out = st;
+}
 LITE_API int lite_trim(size_t) { return trim_all(); }
 LITE_API size_t lite_good_size(size_t size) { return good_size(size); }
 LITE_API size_t lite_stats_json(char *buf, size_t len) {
@@ -3494,14 +3510,14 @@ LITE_API size_t LITE_ALIAS(malloc_usable_size)(void *p) __THROW {
 LITE_API int LITE_ALIAS(malloc_trim)(size_t) __THROW { return trim_all(); }
 /* glibc's statistics calls, answered with lite-malloc's own figures. */
 LITE_API struct mallinfo2 LITE_ALIAS(mallinfo2)(void) __THROW {
-    struct lite_malloc_stats st;
+    Snapshot st;
     fill_stats(&st);
     struct mallinfo2 m;
     memset(&m, 0, sizeof m);
-    m.arena = st.bytes_mapped - size_t(g_large_mapped.get());  // not directly mapped
-    m.ordblks = size_t(st.superblocks);                         // "chunks": superblocks in use
-    m.hblks = size_t(g_large_mapped.get()) ? 1 : 0;
-    m.hblkhd = size_t(g_large_mapped.get());
+    m.arena = st.bytes_mapped - st.large_mapped;  // not directly mapped
+    m.ordblks = size_t(st.superblocks);           // "chunks": superblocks in use
+    m.hblks = st.large_mapped ? 1 : 0;
+    m.hblkhd = st.large_mapped;
     m.usmblks = st.bytes_mapped_peak;
     m.uordblks = st.bytes_in_use;
     m.fordblks = st.bytes_cached;

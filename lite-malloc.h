@@ -42,12 +42,13 @@
  *     you know your program.
  *
  * LITE_MALLOC_RETAIN_MB (default 256)
- *     An upper bound on free memory kept backed by RAM: free pages unused for a second go
- *     back to the OS anyway (madvise, the mapping stays); past the limit, free pages go
- *     back however recent, until three quarters of it remain.  The limit in force is
- *     the smaller of this many MiB and half the most memory the program ever had in use
- *     at once, that half counted as at least 64 MiB.  -1 keeps everything (the original
- *     behaviour).  The environment variable of the same name overrides it.
+ *     An upper bound on free memory kept backed by RAM: free pages unused for the decay
+ *     delay (decay_ms, a second by default) go back to the OS anyway (madvise, the
+ *     mapping stays); past the limit, free pages go back however recent, until three
+ *     quarters of it remain.  The limit in force is the smaller of this many MiB and the
+ *     most memory the program ever had in slots at once (in use or kept), counted as at
+ *     least 64 MiB.  -1 keeps everything, with no decay either (the original behaviour).
+ *     The environment variable of the same name overrides it.
  *
  * LITE_MALLOC_HUGE_PAGES (default 1)
  *     1: a 2 MiB region of the heap densely used by live small blocks is backed by a huge
@@ -93,13 +94,15 @@ struct lite_malloc_stats {
     size_t bytes_in_use;   /* handed to the program and not yet freed (block sizes) */
     size_t bytes_cached;   /* free memory kept for reuse and still backed by RAM */
     size_t bytes_released; /* free memory kept mapped but given back to the OS (madvise) */
-    size_t large_in_use;   /* part of bytes_in_use served by direct mappings */
-    size_t superblocks;    /* superblocks carved from the arenas so far */
+    size_t large_in_use;   /* part of bytes_in_use in large blocks (runs of slots, or
+                              mappings of their own) */
+    size_t superblocks;    /* 512 KiB slots in use now (superblocks, hosts, large runs) */
     size_t threads;        /* heaps created so far (exited threads' heaps are reused) */
     size_t bytes_mapped_peak; /* highest bytes_mapped so far */
     size_t threads_seen;   /* threads that allocated so far */
     size_t bytes_pending;  /* freed by a thread into a superblock it does not own and held
-                              in its outbox, to be sent back in a batch (not in bytes_in_use) */
+                              in its queue or outbox, to be sent back in a batch (not in
+                              bytes_in_use) */
     size_t bytes_reserved; /* address space reserved for arenas, not made read-write yet
                               (counted in VmSize, not against RLIMIT_AS: see README) */
     size_t huge_regions;   /* 2 MiB regions currently asked to be huge pages (dense ones) */

@@ -56,7 +56,10 @@ for c in interior8 double stack; do
     if lite_abort "glibc-$c" "$SCRATCH/bad_plain" "$c"; then
         cat "$SCRATCH/glibc-$c.err" >&2; fail "control glibc-$c: the check accepts a run without lite-malloc"
     fi
-    [ "$RC" = 134 ] || { cat "$SCRATCH/glibc-$c.err" >&2; fail "control glibc-$c: glibc did not abort (exit $RC): not a misuse?"; }
+    # (glibc reads a stack address's would-be chunk header from whatever the stack holds
+    # there: it aborts, or on some machines crashes on the value it finds, exit 139)
+    [ "$RC" = 134 ] || { [ "$c" = stack ] && [ "$RC" = 139 ]; } \
+        || { cat "$SCRATCH/glibc-$c.err" >&2; fail "control glibc-$c: glibc did not abort (exit $RC): not a misuse?"; }
     note "control glibc-$c: glibc aborts ($(head -n 1 "$SCRATCH/glibc-$c.err")); the check says no: $WHY"
 done
 if lite_abort glibc-foreign "$SCRATCH/bad_plain" foreign || [ "$RC" != 0 ] \
