@@ -14,33 +14,27 @@
 #include "check.h"
 
 static int mapping_has_nh(const void *p) {
-    FILE *f = fopen("/proc/self/smaps", "r");
-    CHECK(f != NULL, "open /proc/self/smaps");
-    char line[512];
+    static char smaps[4 << 20];  /* (the harness's reader: no stdio, no malloc) */
+    CHECK(proc_read("/proc/self/smaps", smaps, sizeof smaps, NULL) > 0, "read /proc/self/smaps");
     int inside = 0, found = -1;
     uintptr_t a = (uintptr_t)p;
-    while (fgets(line, sizeof line, f)) {
+    for (char *line = smaps; *line && found < 0;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
         unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
             inside = a >= lo && a < hi;
-            continue;
-        }
-        if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0)
             found = strstr(line, " nh") != NULL;
-            break;
-        }
+        line = end ? end + 1 : line + strlen(line);
     }
-    fclose(f);
     CHECK(found >= 0, "no smaps entry for %p", p);
     return found;
 }
 
 static int thp_always(void) {
-    char buf[128] = "";
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    if (!f) return 0;
-    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
-    fclose(f);
+    char buf[128];
+    if (proc_read("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf, NULL) <= 0) return 0;
     return strstr(buf, "[always]") != NULL;
 }
 
