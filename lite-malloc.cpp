@@ -1272,8 +1272,7 @@ inline bool freed_already(const Superblock *sb, const Block *b) { return has_can
 
 
 /* An empty superblock, host or large block's run (`slots` slots from sb) goes back to the
- * slot store; its pages stay resident until decay (or the retain limit) gives them back
- * to the OS. */
+ * slot store; its pages stay resident until decay (or the retain limit) purges them. */
 void superblock_give(Superblock *sb, unsigned slots = 1) {
     DEBUG_CHECK(side_of(uintptr_t(sb))->role.load(std::memory_order_relaxed) != kRoleFree, "a superblock given back twice", sb);
     sb->kind = kGiven;
@@ -2366,8 +2365,8 @@ struct LargeHeader {
     Superblock common;   // kind = kLarge
     uint32_t slots;      // length of the run in slots; 0 for a mapping of its own
     uint32_t offset;     // the block starts this many bytes after the header
-    size_t length;       // bytes from the header to the end of the run or mapping
-    size_t end;          // bytes from the header to the end of the block's last page
+    size_t end;          // bytes from the header to the end of the block's last page (a
+                         // mapping's length; a run's slots may reach further)
     std::atomic<int> live;
 };
 
@@ -2409,7 +2408,6 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
         for (size_t k = 1; k < slots; k++)
             side_of(run + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
         hdr->slots = uint32_t(slots);
-        hdr->length = slots * kSbSize;
         *clean = !dirty;
     } else {
         char *start = align > kSbSize ? map_aligned(need, align, offset) : map_aligned(need, kSbSize);
@@ -2418,7 +2416,6 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
         side_of(uintptr_t(start))->role.store(kRoleLarge, std::memory_order_release);
         hdr = reinterpret_cast<LargeHeader *>(start);
         hdr->slots = 0;
-        hdr->length = need;
         g_large_mapped.add(long(need));
         g_mapped.add(long(need));
         *clean = true;
@@ -2439,7 +2436,7 @@ LargeHeader *live_large(const void *p) {
 }
 
 void large_unmap(LargeHeader *hdr) {
-    size_t len = hdr->length;
+    size_t len = hdr->end;
     side_of(uintptr_t(hdr))->role.store(kRoleFree, std::memory_order_release);
     mark_owned(uintptr_t(hdr), kSbSize, false);
     g_large_mapped.add(-long(len));
@@ -2494,11 +2491,10 @@ void *large_resize(void *p, size_t size) {
         for (size_t k = hdr->slots; k < slots; k++)
             side_of(uintptr_t(hdr) + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
         hdr->slots = uint32_t(slots);
-        hdr->length = slots * kSbSize;
     } else {
         if (hdr->offset != kPage) return nullptr;  // aligned mappings: let the caller copy
         char *start = reinterpret_cast<char *>(hdr);
-        size_t old_len = hdr->length;
+        size_t old_len = hdr->end;
         if (need < old_len) {
             os_unmap(start + need, old_len - need);
         } else if (!os_remap(start, old_len, need, 0, nullptr)) {  // could not grow in place
@@ -2520,7 +2516,6 @@ void *large_resize(void *p, size_t size) {
         }
         g_large_mapped.add(long(need) - long(old_len));
         g_mapped.add(long(need) - long(old_len));
-        hdr->length = need;
     }
     hdr->end = need;
     g_large_in_use.add(long(large_usable(hdr)) - long(old_usable));
@@ -2798,9 +2793,7 @@ void *alloc_aligned(size_t align, size_t size) {
 size_t good_size(size_t n) {
     if (n <= kSmallMax) return kClasses.size[class_of(n)];
     if (n > kMaxRequest) return 0;
-    size_t pages = (n + kPage - 1) / kPage;
-    if (fits_host(pages, 0)) return pages * kPage;
-    return pages * kPage;  // (large_alloc: pages after the header's)
+    return round_up(n, kPage);  // medium runs and large blocks alike: whole pages
 }
 
 /* Ownership: the header a pointer's superblock slot would have, if the slot is ours
@@ -3423,8 +3416,10 @@ LITE_API int lite_posix_memalign(void **out, size_t align, size_t size) {
 LITE_API size_t lite_usable_size(const void *p) { return block_usable(p); }
 LITE_API int lite_owns(const void *p) { return owns(p); }
 LITE_API void lite_stats(struct lite_malloc_stats *out) {
+    if (!out) return;
     Snapshot st;
-    if (out) fill_stats(&st), *out = st;
+    fill_stats(&st);
+    *out = st;
 }
 LITE_API int lite_trim(size_t) { return trim_all(); }
 LITE_API size_t lite_good_size(size_t size) { return good_size(size); }
