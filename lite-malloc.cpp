@@ -2143,6 +2143,15 @@ uintptr_t host_carve(Host *host, unsigned pages, unsigned step, bool *clean) {
  * ownership, its pin), so the slot may already have been retired by another thread and
  * become anything: the signature in the state word, checked by every CAS, tells; the
  * reads of a slot that changed role are benign (hence no ThreadSanitizer here). */
+/* The last step of retiring a host: RETIRING -> RETIRED, and its slot to the store.  Out
+ * of host_settle, which ThreadSanitizer leaves alone, so that TSan sees this RMW of the
+ * state word: through it, what another thread did to the host before (a purge that
+ * pinned it and let go) happens before the slot's next user, as it does on the CPU. */
+NOINLINE void host_retire(Host *host) {
+    host->state.fetch_xor(kHostRetiring | kHostRetired, std::memory_order_seq_cst);
+    g_host_dirty.add(-long(popcount128(dirty_map(host)) * kPage));
+    superblock_give(&host->common);
+}
 __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
     uint64_t s = peek(&host->state);
     for (;;) {
@@ -2166,10 +2175,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
                 if (s & kHostListed) adopt_offer(&host->common, kHostStack, my_shard());
                 continue;
             }
-            host->state.fetch_xor(kHostRetiring | kHostRetired, std::memory_order_seq_cst);  // RETIRING -> RETIRED
-            g_host_dirty.add(-long(popcount128(dirty_map(host)) * kPage));
-            superblock_give(&host->common);
-            return;
+            return host_retire(host);
         }
         if ((s & kHostListed) || popcount128(~used) < kHostListPages) return;
         if (host->state.compare_exchange_weak(s, s | kHostListed, std::memory_order_seq_cst)) {
