@@ -2541,7 +2541,7 @@ std::atomic<uint64_t> g_next_decay{0};
 /* The retain limit in force: the option's, scaled down for a program whose footprint
  * never came near it.  A program keeps at most as much as the most memory it ever had in
  * use at once (the slots handed out, at their peak), and always 64 MiB: a small program
- * does not sit on 256 MiB it freed once, and a large one's churn is not purged and
+ * does not sit on 512 MiB it freed once, and a large one's churn is not purged and
  * faulted back in (malloc-large, 20 live blocks of 5-25 MiB: at half its peak, 800 MiB
  * were purged and faulted back in 4 s).  Decay purges what stays unused.  -1: keep
  * everything. */

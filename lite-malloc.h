@@ -41,7 +41,7 @@
  *     breaks code that uses SSE loads or alignas(16) types on heap memory.  Use 8 only if
  *     you know your program.
  *
- * LITE_MALLOC_RETAIN_MB (default 256)
+ * LITE_MALLOC_RETAIN_MB (default 512)
  *     An upper bound on free memory kept backed by RAM: free pages unused for the decay
  *     delay (decay_ms, a second by default) go back to the OS anyway (madvise, the
  *     mapping stays); past the limit, free pages go back however recent, until three
@@ -81,7 +81,7 @@
 #define LITE_MALLOC_HUGE_PAGES 1
 #endif
 #ifndef LITE_MALLOC_RETAIN_MB
-#define LITE_MALLOC_RETAIN_MB 256
+#define LITE_MALLOC_RETAIN_MB 512
 #endif
 
 #ifdef __cplusplus

@@ -22,7 +22,7 @@
 # ENGINES_COUNT 1 and 1024, RETAIN_MB -1 and 0, the 0/1 and 8/16 switches both ways);
 # config_ranges.sh checks what compiles and what is refused.
 # The default build in $TOP runs variant_stress too, as the control for every probe (and it
-# pins the default retain limit, 256 MiB).
+# pins the default retain limit, 512 MiB).
 set -euo pipefail
 source "$(dirname "$0")/src/common.bash"
 require_libs
@@ -91,7 +91,7 @@ build_tests "$SCRATCH/default" "$TOP" ""
 # to an hour there (LITE_MALLOC_DECAY_MS).
 RUN_ENV=(LITE_MALLOC_DECAY_MS=3600000)
 run_against "$TOP" default-stress "$SCRATCH/default/variant_stress" --lib "$TOP/liblite-malloc-shared.so" \
-    $B --engines-probe scan,own --links encoded --retain-mib 256
+    $B --engines-probe scan,own --links encoded --retain-mib 512
 unset RUN_ENV
 cat "$SCRATCH/default-stress.log"
 

@@ -53,7 +53,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["medium_in_use"] >= 200 * 100 * 1024, d
 assert d["mapped"] >= d["medium_in_use"] and d["syscalls.mprotect"] >= 1, d
-assert d["options.retain_mb"] == 256 and d["heaps"] >= 1, d
+assert d["options.retain_mb"] == 512 and d["heaps"] >= 1, d
 PYEOF
     note "$way: found in $(sed -n 's/^lite-malloc in process [0-9]* (\(.*\))$/\1/p' "$SCRATCH/$way.txt"), medium in use $medium MiB"
 done

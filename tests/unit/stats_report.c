@@ -11,7 +11,7 @@
  *   stays when the mapped memory drops.
  *   The report: each line is found by its label at the start of the line and its numbers
  *   are read and compared with lite_stats() (in use, mapped, superblocks, threads seen, a
- *   class line for the 1000-byte blocks, the retain limit: 256 MiB by default, the value of
+ *   class line for the 1000-byte blocks, the retain limit: 512 MiB by default, the value of
  *   LITE_MALLOC_RETAIN_MB when set).
  */
 #define _GNU_SOURCE
@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
     /* This process's limit is the environment's if the suite runs with one; the children
      * run without, to pin the default. */
     const char *env_retain = getenv("LITE_MALLOC_RETAIN_MB");
-    long retain_mib = env_retain ? atol(env_retain) : 256;
+    long retain_mib = env_retain ? atol(env_retain) : 512;
 
     /* 40 MB in 1000-byte blocks and one 64 MiB block */
     struct mallinfo2 m0 = mallinfo2();
@@ -251,7 +251,7 @@ int main(int argc, char **argv) {
     CHECK(r.seen == 1, "the report at exit counts %zu threads, not the child's one:\n%s", r.seen, t);
     CHECK(r.in_use > 0.0, "the report at exit shows nothing in use although 333 blocks were never "
           "freed:\n%s", t);
-    CHECK(r.retain_mib == 256, "the report at exit says retain limit %ld MiB, not the default 256",
+    CHECK(r.retain_mib == 512, "the report at exit says retain limit %ld MiB, not the default 512",
           r.retain_mib);
     note("report at exit:");
     ssize_t w = write(1, t, strlen(t));
