@@ -2835,12 +2835,13 @@ inline void free_local(Superblock *sb, Block *b, const char *op) {
     sb->free = b;
 }
 
-/* A small block of a superblock this thread does not own: its bounds checked, then on
- * through the thread's queue and outbox. */
-__attribute__((always_inline)) inline void free_small_foreign(Superblock *sb, void *p, const char *op) {
-    auto *b = static_cast<Block *>(p);
+/* A small block, found by any path but the fast one: its bounds checked, then onto this
+ * thread's free list if the superblock is its own (a block outside the fast range), else
+ * on through its queue and outbox (checked for a double free when it leaves the queue). */
+__attribute__((always_inline)) inline void free_small(Superblock *sb, void *p, const char *op) {
     if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
-    outbox_put(tls_heap, sb, b);  // (checked for a double free when it leaves the queue)
+    if (sb->owner.load(std::memory_order_relaxed) != tls_heap) outbox_put(tls_heap, sb, static_cast<Block *>(p));
+    else free_local(sb, static_cast<Block *>(p), op);
 }
 
 /* Free of anything but a small block owned by this thread.  Returns false for a pointer
@@ -2849,14 +2850,7 @@ NOINLINE bool free_slow(void *p, const char *op) {
     Superblock *sb = owner_superblock(p);
     if (!sb) return false;
     switch (role_of(sb)) {
-    case kRoleSmall:
-        if (sb->owner.load(std::memory_order_relaxed) != tls_heap) {
-            free_small_foreign(sb, p, op);
-        } else {  // ours, outside the fast range
-            if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
-            free_local(sb, static_cast<Block *>(p), op);
-        }
-        return true;
+    case kRoleSmall: free_small(sb, p, op); return true;
     case kRoleHost: medium_free(p, op); return true;
     case kRoleLarge: large_free(p, op); return true;
     default: fatal(op, "invalid pointer (or double free)", p);
@@ -2872,7 +2866,7 @@ NOINLINE void free_remote(Superblock *sb, void *p, const char *op) noexcept {
         free_slow(p, op);  // (never false here: the first arena is ours)
         return;
     }
-    free_small_foreign(sb, p, op);
+    free_small(sb, p, op);
 }
 
 /* The free fast path, for a grain-aligned pointer inside the first arena: a small block
