@@ -455,7 +455,9 @@ inline void set_enomem() { errno = ENOMEM; }
  * ===================================================================================== */
 /* Ask for the cache line at p in the state a write needs, without waiting for it (and
  * without a fault, whatever p is).  prefetchw by its encoding, so that no -m flag is
- * needed; processors without it take it for a no-op. */
+ * needed; processors without it take it for a no-op.  Never for an address that is not
+ * mapped, null included: it does not fault, but measured on an AMD EPYC a prefetchw of
+ * null costs about 30 ns, each time (a TLB keeps no translation of a page not mapped). */
 inline void prefetch_for_write(const void *p) { asm volatile("prefetchw %0" : : "m"(*static_cast<const char *>(p))); }
 
 /* Two words swapped together by cmpxchg16b.  What they mean is the user's: a stack's head
@@ -2002,7 +2004,12 @@ inline Block *take_block(Superblock *sb) {  // null when the owner's free list i
     Block *b = sb->free;
     if (LIKELY(b != nullptr)) {
         sb->free = b->next();
-        prefetch_for_write(sb->free);  // the next malloc's block: it may have been freed by another core
+        // The next malloc's block: it may have been freed by another core.  At the end of
+        // the list, the header instead: a block's address is its superblock's with offset
+        // bits set, so `| sb` keeps it, and turns null into the header.  (Without it, a
+        // malloc/free loop of a class whose list held one block, as every class from 2 KiB
+        // up after each refill, cost 42 ns a pair instead of 8.)
+        prefetch_for_write(reinterpret_cast<const void *>(uintptr_t(sb->free) | uintptr_t(sb)));
         DEBUG_CHECK(!sb->free || small_block_ok(sb, sb->free), "free list corrupted (a write after free?) at", b);
         if (has_canary(sb)) b->canary = 0;
     }

@@ -38,6 +38,7 @@ source "$BENCH/allocators.bash"  # ALL_ALLOCATORS, find_allocators
 # higher is better) or ms (time of the run: lower is better).
 WORKLOADS=(
     "fastpath      | fastpath      | Mops/s | ops=24m                  | ops=4m"
+    "fastpath_big  | fastpath      | Mops/s | ops=12m big=1            | ops=2m big=1"
     "churn         | churn         | Mops/s | ops=16m                  | ops=2m"
     "prodcons      | prodcons      | Mops/s | ops=6m                   | ops=1m"
     "larson        | larson        | Mops/s | ops=1m                   | ops=300k"
