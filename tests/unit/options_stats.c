@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "env") == 0) return child_env();
     if (argc > 1 && strcmp(argv[1], "defaults") == 0) {
         const char *keys[] = {"retain_mb", "decay_ms", "stats", "huge_pages", "run_cache_kb", "outbox_blocks"};
-        long want[] = {256, 1000, 0, 1, 1024, 64};
+        long want[] = {512, 1000, 0, 1, 1024, 64};
         for (int i = 0; i < 6; i++) CHECK(opt(keys[i]) == want[i], "default %s = %ld, documented %ld", keys[i], opt(keys[i]), want[i]);
         return 0;
     }
