@@ -1875,10 +1875,10 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
 void extend(Superblock *sb) {
     size_t bs = sb->block_size;
     char *first = bump_pointer(sb), *b = first;
-    size_t n = size_t(first - blocks_start(sb)) / bs;
+    size_t least = kExtendFirst / bs ? kExtendFirst / bs : 1;
     size_t most = kExtendBytes / bs > kExtendBlocks ? kExtendBytes / bs : kExtendBlocks;
-    n = n < kExtendFirst / bs ? kExtendFirst / bs : n > most ? most : n;
-    n = n ? n : 1;
+    size_t n = size_t(first - blocks_start(sb)) / bs;  // as many as were threaded before
+    n = n < least ? least : n > most ? most : n;
     size_t left = size_t(blocks_end(sb) - first) / bs;
     if (n > left) n = left;
     for (size_t i = 1; i < n; i++, b += bs) reinterpret_cast<Block *>(b)->set_next(reinterpret_cast<Block *>(b + bs));
@@ -2855,12 +2855,13 @@ inline void free_local(Superblock *sb, Block *b, const char *op) {
 }
 
 /* A small block, found by any path but the fast one: its bounds checked, then onto this
- * thread's free list if the superblock is its own (a block outside the fast range), else
- * on through its queue and outbox (checked for a double free when it leaves the queue). */
-__attribute__((always_inline)) inline void free_small(Superblock *sb, void *p, const char *op) {
+ * thread's free list if the superblock is its own (`mine`: a block outside the fast
+ * range), else on through its queue and outbox (checked for a double free when it leaves
+ * the queue). */
+__attribute__((always_inline)) inline void free_small(Superblock *sb, void *p, const char *op, bool mine) {
     if (!small_block_ok(sb, p)) fatal(op, "invalid pointer", p);
-    if (sb->owner.load(std::memory_order_relaxed) != tls_heap) outbox_put(tls_heap, sb, static_cast<Block *>(p));
-    else free_local(sb, static_cast<Block *>(p), op);
+    if (mine) free_local(sb, static_cast<Block *>(p), op);
+    else outbox_put(tls_heap, sb, static_cast<Block *>(p));
 }
 
 /* Free of anything but a small block owned by this thread.  Returns false for a pointer
@@ -2869,7 +2870,7 @@ NOINLINE bool free_slow(void *p, const char *op) {
     Superblock *sb = owner_superblock(p);
     if (!sb) return false;
     switch (role_of(sb)) {
-    case kRoleSmall: free_small(sb, p, op); return true;
+    case kRoleSmall: free_small(sb, p, op, sb->owner.load(std::memory_order_relaxed) == tls_heap); return true;
     case kRoleHost: medium_free(p, op); return true;
     case kRoleLarge: large_free(p, op); return true;
     default: fatal(op, "invalid pointer (or double free)", p);
@@ -2885,7 +2886,7 @@ NOINLINE void free_remote(Superblock *sb, void *p, const char *op) noexcept {
         free_slow(p, op);  // (never false here: the first arena is ours)
         return;
     }
-    free_small(sb, p, op);
+    free_small(sb, p, op, false);  // (the fast path found another owner)
 }
 
 /* The free fast path, for a grain-aligned pointer inside the first arena: a small block
