@@ -126,7 +126,8 @@ int    lite_trim(size_t pad);
  * that a caller can ask for all of it; 0 if size can never be had. */
 size_t lite_good_size(size_t size);
 /* The statistics as one JSON object and a newline (lite_stats' figures and more: each
- * engine's share, system calls made, bytes purged, the options, each small class in use),
+ * engine's share, the outboxes' batches and blocks sent, system calls made, bytes purged,
+ * the options, each small class in use),
  * written into buf (cut to len - 1 bytes and NUL-terminated, as snprintf does).  Returns
  * the length of the whole text: call with len 0 to size the buffer.  Never allocates. */
 size_t lite_stats_json(char *buf, size_t len);

@@ -1,0 +1,122 @@
+/*
+ * remote_batches: frees into superblocks the freeing thread does not own go back in
+ * batches, one CAS per batch, even when they are scattered over several superblocks of
+ * one class in random order (a working set larger than a superblock, freed as a server
+ * frees its long-lived objects).
+ *
+ * A thread allocates 32,768 blocks of 64 bytes (2 MiB: at least four superblocks) and
+ * exits, so that every one of them is detached.  Another thread frees them all in random
+ * order and gives back what it holds (lite_trim).  The statistics' batches_sent and
+ * blocks_sent (engines.small in the JSON) must have counted every block, in batches of 16
+ * blocks or more on average: with one outbox slot per size class, as lite-malloc had,
+ * almost every free found the slot holding another superblock's blocks, and the average
+ * batch was about 1.3 blocks.  Then a thread whose own superblocks of a class it frees
+ * into at random: the same (the freeing thread owns one of them at most).
+ * The pointer array comes from mmap, so it does not depend on the allocator under test.
+ */
+#include "check.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+enum { N = 32768, SIZE = 64 };
+static void **blocks;
+
+static unsigned long json_number(const char *text, const char *key)
+{
+    const char *at = strstr(text, key);
+    CHECK(at, "no %s in the statistics' JSON: %.400s", key, text);
+    return strtoul(at + strlen(key), NULL, 10);
+}
+static void sent(unsigned long *batches, unsigned long *nblocks)
+{
+    static char buf[1 << 16];
+    size_t len = lite_stats_json(buf, sizeof buf);
+    CHECK(len > 0 && len < sizeof buf, "lite_stats_json: %zu bytes", len);
+    *batches = json_number(buf, "\"batches_sent\":");
+    *nblocks = json_number(buf, "\"blocks_sent\":");
+}
+
+static void *allocate(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(SIZE);
+        CHECK(blocks[i], "malloc(%d)", SIZE);
+        memset(blocks[i], 0x5a, SIZE);
+    }
+    expect_lite(blocks[0], "a 64-byte block");
+    return NULL;
+}
+
+static void shuffle(uint64_t seed)
+{
+    rng_t rng = rng_seed(seed);
+    for (int i = N - 1; i > 0; i--) {
+        int j = (int)rng_below(&rng, (uint64_t)i + 1);
+        void *t = blocks[i];
+        blocks[i] = blocks[j];
+        blocks[j] = t;
+    }
+}
+
+/* Free every block in random order, give back what this thread holds, and check what the
+ * outboxes sent meanwhile. */
+static void free_all_checked(const char *what, unsigned long least_blocks)
+{
+    unsigned long b0, n0, b1, n1;
+    sent(&b0, &n0);
+    for (int i = 0; i < N; i++) free(blocks[i]);
+    lite_trim(0);
+    sent(&b1, &n1);
+    unsigned long batches = b1 - b0, nblocks = n1 - n0;
+    note("%s: %lu blocks sent in %lu batches (%.1f a batch)", what, nblocks, batches,
+         batches ? (double)nblocks / (double)batches : 0.0);
+    CHECK(nblocks >= least_blocks, "%s: the outboxes sent %lu blocks, expected at least %lu", what, nblocks,
+          least_blocks);
+    CHECK(batches > 0 && nblocks >= 16 * batches, "%s: %lu blocks in %lu batches: the remote frees were not batched",
+          what, nblocks, batches);
+    struct lite_malloc_stats st;
+    lite_stats(&st);
+    CHECK(st.bytes_pending == 0, "%s: %zu bytes still pending after lite_trim", what, st.bytes_pending);
+}
+
+static void *free_others(void *arg)
+{
+    (void)arg;
+    free_all_checked("another thread's blocks", N);
+    return NULL;
+}
+
+static void *free_own(void *arg)
+{
+    (void)arg;
+    allocate(NULL);
+    shuffle(2);
+    /* At most one superblock of the class is this heap's: the rest (three quarters of
+     * the blocks, at least) go through the outbox. */
+    free_all_checked("this thread's own blocks", N / 2);
+    return NULL;
+}
+
+int main(void)
+{
+    watchdog(120);
+    long v;
+    CHECK(lite_option_get("outbox_blocks", &v) == 0, "lite_option_get(outbox_blocks)");
+    if (v < 16) CHECK(lite_option_set("outbox_blocks", 64) == 0, "lite_option_set(outbox_blocks, 64)");
+    blocks = mmap(NULL, N * sizeof *blocks, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(blocks != MAP_FAILED, "mmap");
+
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, allocate, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+    shuffle(1);
+    CHECK(pthread_create(&t, NULL, free_others, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+
+    CHECK(pthread_create(&t, NULL, free_own, NULL) == 0, "pthread_create");
+    pthread_join(t, NULL);
+    printf("PASS\n");
+    return 0;
+}
