@@ -48,6 +48,7 @@
  *   queue        the last few blocks a heap freed into superblocks it does not own,
  *                their cache lines on the way (prefetchw), not looked at yet (section 8)
  *   outbox       blocks a heap freed into superblocks it does not own, sent in batches
+ *                (one batch per bin; a bin holds blocks of one superblock at a time)
  *   run cache    medium runs a heap freed, kept for its next requests of the same size
  *   held         what a heap holds back: its queue, its outbox and its run cache
  *   dirty        free memory whose pages may be resident ("cached" in the statistics)
@@ -1474,13 +1475,13 @@ struct Host;
  *    change, thread exit, claim).
  *  - the outbox: small blocks this thread freed into superblocks it does not own, sent
  *    per destination superblock, one CAS per batch (remote_give), instead of one CAS per
- *    block on a line the destination's owner also writes.  kOutboxSlots slots, each
+ *    block on a line the destination's owner also writes.  kOutboxBins bins, each
  *    holding blocks of one superblock at a time, chosen by the superblock's slot number:
- *    superblocks made one after the other never share a slot, so frees scattered over
+ *    superblocks made one after the other never share a bin, so frees scattered over
  *    several superblocks of one class (a working set larger than a superblock, freed in
- *    random order) still batch.  (With one slot per class, as before, such frees sent
+ *    random order) still batch.  (With one bin per class, as before, such frees sent
  *    a batch of about one block each: a single thread freeing at random into its own
- *    used-up superblocks of one class ran 1.6x slower.)  A slot is sent when it holds
+ *    used-up superblocks of one class ran 1.6x slower.)  A bin is sent when it holds
  *    outbox_blocks blocks (64) or kOutboxBytes, or when another superblock needs it;
  *    after every kOutboxSweep such sends, at the owner's next superblock change and at
  *    thread exit, everything is sent.
@@ -1498,14 +1499,14 @@ struct Host;
 constexpr unsigned kQueueLen = 4;
 constexpr size_t kOutboxBytes = 16 << 10;
 constexpr uint32_t kOutboxSweep = 64;
-constexpr unsigned kOutboxSlots = 128;  // a power of two
-constexpr unsigned kOutboxWords = kOutboxSlots / 64;
-/* The outbox slot of a superblock's blocks: by slot number, so that superblocks made one
- * after the other never share one. */
-inline unsigned outbox_slot(const Superblock *sb) { return unsigned(uintptr_t(sb) >> kSbShift) % kOutboxSlots; }
+constexpr unsigned kOutboxBins = 128;  // a power of two
+constexpr unsigned kOutboxWords = kOutboxBins / 64;
+/* The outbox bin of a superblock's blocks: by its slot's number, so that superblocks made
+ * one after the other never share one. */
+inline unsigned outbox_bin(const Superblock *sb) { return unsigned(uintptr_t(sb) >> kSbShift) % kOutboxBins; }
 constexpr unsigned kRunCacheSlots = 8;
 inline size_t run_cache_bytes() { return size_t(option(kOptRunCacheKb)) << 10; }
-struct OutboxSlot {
+struct OutboxBin {
     Superblock *sb = nullptr;
     Block *head = nullptr, *tail = nullptr;
     uint32_t n = 0, limit = 0;
@@ -1525,8 +1526,8 @@ struct Held {
     std::atomic<unsigned> queued{0};      // places of the queue in use
     unsigned queue_next = 0;              // the queue's oldest place (the next to reuse)
     Block *queue[kQueueLen] = {};         // null: an empty place (a block's superblock is its header_of)
-    std::atomic<uint64_t> used[kOutboxWords] = {};  // bit c: outbox slot c holds blocks
-    OutboxSlot slot[kOutboxSlots];
+    std::atomic<uint64_t> used[kOutboxWords] = {};  // bit c: outbox bin c holds blocks
+    OutboxBin bin[kOutboxBins];
     std::atomic<uint64_t> batches_sent{0}, blocks_sent{0};  // by this outbox, ever (statistics)
     std::atomic<size_t> run_bytes{0};
     unsigned run_next = 0;                // the run cache's next victim
@@ -1684,7 +1685,7 @@ inline bool held_anything(const Held &o) {
     return o.run_bytes.load(std::memory_order_relaxed) != 0;
 }
 void outbox_send(Held &o, unsigned c) {
-    OutboxSlot &s = o.slot[c];
+    OutboxBin &s = o.bin[c];
     if (!s.sb) return;
     remote_give(s.sb, s.head, s.tail, s.n);
     o.batches_sent.store(o.batches_sent.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -1719,12 +1720,12 @@ inline bool held_enter(Held &o) {
  * whose outbox a claimer is sending right now. */
 NOINLINE void outbox_put_slow(Heap *h, Superblock *sb, Block *b);
 
-/* The rare steps of outbox_add: the slot holds blocks of another superblock (send them,
- * start over with sb), or b fills the slot (send it).  These count as the outbox's
+/* The rare steps of outbox_add: the bin holds blocks of another superblock (send them,
+ * start over with sb), or b fills the bin (send it).  These count as the outbox's
  * activity (`puts`), and every kOutboxSweep of them everything is sent. */
 NOINLINE void outbox_add_rare(Held &o, Superblock *sb, Block *b) {
-    unsigned c = outbox_slot(sb);
-    OutboxSlot &s = o.slot[c];
+    unsigned c = outbox_bin(sb);
+    OutboxBin &s = o.bin[c];
     if (s.sb != sb) {
         outbox_send(o, c);
         std::atomic<uint64_t> &w = o.used[c / 64];
@@ -1750,10 +1751,10 @@ inline void remote_mark_freed(Superblock *sb, Block *b) {
 }
 
 /* b, a block of sb leaving the queue, is checked (a double free?) and joins its outbox
- * slot.  Inside the held state (its owner, or a claimer). */
+ * bin.  Inside the held state (its owner, or a claimer). */
 inline void outbox_add(Held &o, Superblock *sb, Block *b) {
     remote_mark_freed(sb, b);
-    OutboxSlot &s = o.slot[outbox_slot(sb)];
+    OutboxBin &s = o.bin[outbox_bin(sb)];
     if (UNLIKELY(s.sb != sb || s.n + 1 >= s.limit)) return outbox_add_rare(o, sb, b);
     b->set_next(s.head);
     s.head = b;
@@ -2733,7 +2734,7 @@ void heap_hand_back(Heap *h) {
 /* Forget what a heap holds back, without giving it back (fork's child, below). */
 void held_drop(Held &o) {
     for (auto &w : o.used) w.store(0, std::memory_order_relaxed);
-    for (auto &slot : o.slot) slot = OutboxSlot{};
+    for (auto &bin : o.bin) bin = OutboxBin{};
     queue_forget(o);
     for (auto &r : o.runs) r = HeldRun{};
     o.run_bytes.store(0, std::memory_order_relaxed);
@@ -2742,7 +2743,7 @@ void held_drop(Held &o) {
 /* fork: the child has one thread, and the heaps of the parent's other threads would hold
  * what they own forever.  The child hands them back as if those threads had exited, but
  * a thread that was inside a slow path when the parent forked may have left its heap
- * between two steps (an outbox slot half set up, a superblock detached but still
+ * between two steps (an outbox bin half set up, a superblock detached but still
  * current), and handing that back would corrupt the shared structures:
  *  - what a heap holds back is dropped, not given back, if its owner or a claimer was
  *    inside it (`busy`, `claim`): at most one outbox and one run cache are lost;
@@ -2969,12 +2970,12 @@ void *realloc_ours(void *p, size_t size, size_t usable) {
  * middle of a malloc or free. */
 struct ClassUsage { size_t superblocks, blocks; };
 /* fn(class, block size, blocks) for the small blocks every heap holds back, freed
- * already: each outbox slot, each block in a queue.  (The superblocks are read here, in
+ * already: each outbox bin, each block in a queue.  (The superblocks are read here, in
  * a function ThreadSanitizer leaves alone, not in fn.) */
 template <class Fn>
 __attribute__((no_sanitize("thread"))) void for_each_held_batch(Fn fn) {
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
-        for (auto &s : h->held.slot)
+        for (auto &s : h->held.bin)
             if (const Superblock *sb = s.sb) fn(sb->size_class, long(sb->block_size), long(s.n));
         for (Block *q : h->held.queue)
             if (q) fn(header_of(q)->size_class, long(header_of(q)->block_size), 1L);

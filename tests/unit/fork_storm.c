@@ -7,10 +7,10 @@
  * have (after_fork_child), then allocates and frees in every size range, in its main
  * thread and in a new one, and exits 0.
  * The child's copy of a worker's heap can be caught between two steps of a slow path (an
- * outbox slot half set up, a superblock detached but still current, a host let go of):
+ * outbox bin half set up, a superblock detached but still current, a host let go of):
  * the child must not crash, abort or hand out a block twice because of it.  Found by
  * fork_load about once in 100 runs (a child died of SIGSEGV in remote_give, sending an
- * outbox slot whose list was still empty); this test forks often enough that the broken
+ * outbox bin whose list was still empty); this test forks often enough that the broken
  * handler fails it in nearly every run.
  */
 #include "check.h"

@@ -8,7 +8,7 @@
  * exits, so that every one of them is detached.  Another thread frees them all in random
  * order and gives back what it holds (lite_trim).  The statistics' batches_sent and
  * blocks_sent (engines.small in the JSON) must have counted every block, in batches of 16
- * blocks or more on average: with one outbox slot per size class, as lite-malloc had,
+ * blocks or more on average: with one outbox bin per size class, as lite-malloc had,
  * almost every free found the slot holding another superblock's blocks, and the average
  * batch was about 1.3 blocks.  Then a thread whose own superblocks of a class it frees
  * into at random: the same (the freeing thread owns one of them at most).
