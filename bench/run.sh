@@ -40,6 +40,7 @@ WORKLOADS=(
     "fastpath      | fastpath      | Mops/s | ops=24m                  | ops=4m"
     "fastpath_big  | fastpath      | Mops/s | ops=12m big=1            | ops=2m big=1"
     "churn         | churn         | Mops/s | ops=16m                  | ops=2m"
+    "churn_wide    | churn         | Mops/s | ops=8m live=8192 min=500 max=520 | ops=1m live=8192 min=500 max=520"
     "prodcons      | prodcons      | Mops/s | ops=6m                   | ops=1m"
     "larson        | larson        | Mops/s | ops=1m                   | ops=300k"
     "larson_touch  | larson        | Mops/s | ops=500k touch=1         | ops=150k touch=1"
