@@ -1482,7 +1482,9 @@ struct Host;
  *    random order) still batch.  (With one bin per class, as before, such frees sent
  *    a batch of about one block each: a single thread freeing at random into its own
  *    used-up superblocks of one class ran 1.6x slower.)  A bin is sent when it holds
- *    outbox_blocks blocks (64) or kOutboxBytes, or when another superblock needs it;
+ *    outbox_blocks blocks (64) or kOutboxBytes, or every block its detached superblock
+ *    still had out when the bin took it (so that no bin keeps an emptied superblock
+ *    from the slot store), or when another superblock needs it;
  *    after every kOutboxSweep such sends, at the owner's next superblock change and at
  *    thread exit, everything is sent.
  *  - the run cache: medium runs this thread freed, reused by its next requests of the
@@ -1735,6 +1737,11 @@ NOINLINE void outbox_add_rare(Held &o, Superblock *sb, Block *b) {
         s.n = 0;
         uint32_t most = uint32_t(option(kOptOutboxBlocks)), fit = uint32_t(kOutboxBytes / sb->block_size);
         s.limit = fit < most ? fit : most;
+        // A detached superblock with fewer blocks out than a batch: the bin goes as soon
+        // as it holds them all, so that it never keeps an empty superblock from the slot
+        // store (a thread that frees the last blocks of exited threads' superblocks).
+        uintptr_t r = sb->remote.load(std::memory_order_relaxed);
+        if (r & kDetached && remote_count(r) && remote_count(r) < s.limit) s.limit = remote_count(r);
     }
     b->set_next(s.head);
     s.head = b;
