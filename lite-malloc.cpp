@@ -71,6 +71,8 @@
  *   retire       a host's last run coming back: its slot is given to the slot store
  *   clean        not dirty: never touched since the OS gave it, or purged (reads zero)
  *   claim        a heap giving back what another, idle heap holds (held_claim)
+ *   grain        the least block spacing and alignment (16 bytes); a request, rounded up
+ *                in grains (grains_of), indexes the class table and the heap's by_grains
  */
 #include "lite-malloc.h"
 
@@ -591,12 +593,12 @@ std::atomic<std::atomic<uint64_t> *> g_owned[size_t(1) << kMapTopBits];
 /* The leaf of a two-level table (one leaf per GiB of address space), made on demand. */
 using Leaf = std::atomic<uint64_t>;
 inline Leaf *table_leaf(std::atomic<Leaf *> *table, size_t words, uintptr_t addr, bool create) {
-    auto &slot = table[addr >> 30];
-    Leaf *leaf = slot.load(std::memory_order_acquire);
+    auto &entry = table[addr >> 30];
+    Leaf *leaf = entry.load(std::memory_order_acquire);
     if (!leaf && create) {
         auto *fresh = static_cast<Leaf *>(meta_alloc(words * 8));
         if (!fresh) return nullptr;
-        leaf = slot.compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel) ? fresh : leaf;
+        leaf = entry.compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel) ? fresh : leaf;
     }
     return leaf;
 }
@@ -1077,8 +1079,8 @@ bool slots_extend(uintptr_t first, unsigned have, unsigned want) {
  *    is computed at compile time; a request finds its class with one byte load.
  * ===================================================================================== */
 constexpr size_t kMaxClasses = 160;
-constexpr size_t kIndexSlots = kSmallMax / kGrain + 1;  // class_of()'s table
-constexpr size_t kFastSlots = kFastMax / kGrain + 1;    // Heap::by_slot
+constexpr size_t kIndexLen = kSmallMax / kGrain + 1;  // class_of()'s table, by grains_of(request)
+constexpr size_t kFastLen = kFastMax / kGrain + 1;    // Heap::by_grains
 
 /* A class's first block sits at the block size's own alignment (its lowest set bit, up to
  * a page, at least past the header), so that every block is aligned that far: aligned
@@ -1092,8 +1094,8 @@ struct ClassTable {
     uint32_t first[kMaxClasses] = {};          // offset of the first block in a superblock
     uint64_t divisor_magic[kMaxClasses] = {};  // n % size == 0  <=>  n * magic < magic
     uint32_t count = 0;
-    uint8_t index[kIndexSlots] = {};  // slot = (request + grain - 1) / grain -> class
-    uint16_t first_slot[kMaxClasses + 1] = {};  // a class's slots: [first_slot[c], first_slot[c + 1])
+    uint8_t index[kIndexLen] = {};  // grains_of(request) -> class
+    uint16_t first_grains[kMaxClasses + 1] = {};  // a class's entries: [first_grains[c], first_grains[c + 1])
 };
 
 constexpr bool forced_class(size_t c) {  // 2^k and 3*2^k stay exact
@@ -1119,11 +1121,11 @@ constexpr ClassTable make_classes() {
         lo = best + kGrain;
     }
     size_t cls = 0;
-    for (size_t slot = 0; slot < kIndexSlots; slot++) {
-        while (t.size[cls] < slot * kGrain) t.first_slot[++cls] = uint16_t(slot);
-        t.index[slot] = uint8_t(cls);
+    for (size_t g = 0; g < kIndexLen; g++) {
+        while (t.size[cls] < g * kGrain) t.first_grains[++cls] = uint16_t(g);
+        t.index[g] = uint8_t(cls);
     }
-    t.first_slot[t.count] = uint16_t(kIndexSlots);
+    t.first_grains[t.count] = uint16_t(kIndexLen);
     return t;
 }
 constexpr ClassTable kClasses = make_classes();
@@ -1131,8 +1133,8 @@ constexpr unsigned kNumClasses = kClasses.count;
 static_assert(kNumClasses <= kMaxClasses && kNumClasses < 256, "too many size classes");
 static_assert(kClasses.size[kNumClasses - 1] == kSmallMax, "class table must end at the limit");
 
-inline size_t slot_of(size_t n) { return (n + kGrain - 1) / kGrain; }
-inline unsigned class_of(size_t n) { return kClasses.index[slot_of(n)]; }
+inline size_t grains_of(size_t n) { return (n + kGrain - 1) / kGrain; }  // n rounded up, in grains
+inline unsigned class_of(size_t n) { return kClasses.index[grains_of(n)]; }
 
 /* ===================================================================================== *
  * 6. Superblocks.
@@ -1488,7 +1490,7 @@ struct Host;
  *    after every kOutboxSweep such sends, at the owner's next superblock change and at
  *    thread exit, everything is sent.
  *  - the run cache: medium runs this thread freed, reused by its next requests of the
- *    same size without touching a shared line; at most kRunCacheSlots runs and
+ *    same size without touching a shared line; at most kRunCacheRuns runs and
  *    run_cache_kb (1 MiB), given back to their hosts when evicted, at thread exit, by trim.
  * A thread that goes idle cannot give anything back: other threads do it for it
  * (held_claim_idle), and `busy`/`claim` keep the two from ever touching it at once
@@ -1506,7 +1508,7 @@ constexpr unsigned kOutboxWords = kOutboxBins / 64;
 /* The outbox bin of a superblock's blocks: by its slot's number, so that superblocks made
  * one after the other never share one. */
 inline unsigned outbox_bin(const Superblock *sb) { return unsigned(uintptr_t(sb) >> kSbShift) % kOutboxBins; }
-constexpr unsigned kRunCacheSlots = 8;
+constexpr unsigned kRunCacheRuns = 8;
 inline size_t run_cache_bytes() { return size_t(option(kOptRunCacheKb)) << 10; }
 struct OutboxBin {
     Superblock *sb = nullptr;
@@ -1533,14 +1535,14 @@ struct Held {
     std::atomic<uint64_t> batches_sent{0}, blocks_sent{0};  // by this outbox, ever (statistics)
     std::atomic<size_t> run_bytes{0};
     unsigned run_next = 0;                // the run cache's next victim
-    HeldRun runs[kRunCacheSlots];
+    HeldRun runs[kRunCacheRuns];
     constexpr explicit Held(int claimed) : claim(claimed) {}
 };
 
 struct Heap {
-    // Hot: the superblock each request size allocates from, indexed by slot_of(size), so
-    // malloc skips the size-class lookup; every slot of a class holds current[class].
-    Superblock *by_slot[kFastSlots];
+    // Hot: the superblock each request size allocates from, indexed by grains_of(size), so
+    // malloc skips the size-class lookup; every entry of a class holds current[class].
+    Superblock *by_grains[kFastLen];
     Superblock *current[kNumClasses];  // the one superblock of each class this heap owns
     Host *host;                        // the host this heap carves medium runs from
     unsigned shard;
@@ -1555,10 +1557,10 @@ struct Heap {
 
 Superblock g_empty{};  // a superblock with nothing in it: what current[] holds for "none"
 constexpr Heap::Heap(bool bootstrap)
-    : by_slot{}, current{}, host(nullptr), shard(0), link(0), all_next(nullptr), in_use(false), changing(false),
+    : by_grains{}, current{}, host(nullptr), shard(0), link(0), all_next(nullptr), in_use(false), changing(false),
       tail_check_at(0), held(bootstrap) {
     for (auto &c : current) c = &g_empty;
-    for (auto &c : by_slot) c = &g_empty;
+    for (auto &c : by_grains) c = &g_empty;
 }
 /* Threads start on this heap; its empty lists send the first malloc to the slow path,
  * which gives the thread a heap of its own, and what it holds, claimed for ever, sends
@@ -1674,7 +1676,7 @@ struct Changing {
 
 void set_current(Heap *h, unsigned c, Superblock *sb) {
     h->current[c] = sb;
-    for (size_t i = kClasses.first_slot[c]; i < kClasses.first_slot[c + 1] && i < kFastSlots; i++) h->by_slot[i] = sb;
+    for (size_t i = kClasses.first_grains[c]; i < kClasses.first_grains[c + 1] && i < kFastLen; i++) h->by_grains[i] = sb;
 }
 
 /* ===================================================================================== *
@@ -1822,7 +1824,7 @@ void runs_give_back(Held &held, unsigned i);
 void held_give_back(Held &o) {
     queue_drain(o);
     outbox_send_all(o);
-    for (unsigned i = 0; i < kRunCacheSlots; i++) runs_give_back(o, i);
+    for (unsigned i = 0; i < kRunCacheRuns; i++) runs_give_back(o, i);
 }
 
 /* The owner gives everything back (at its superblock changes and at thread exit). */
@@ -2280,7 +2282,7 @@ Host *host_get(bool adopt) {
 }
 
 /* The run cache (Held::runs): a heap's recently freed runs, reused by its next requests
- * of the same size without touching a shared line.  Bounded by kRunCacheSlots runs and
+ * of the same size without touching a shared line.  Bounded by kRunCacheRuns runs and
  * run_cache_kb; the owner's thread, or a claimer, gives the rest back. */
 uintptr_t runs_take(Held &held, unsigned pages, size_t align) {
     uintptr_t misaligned = (align > kPage ? align : kPage) - 1;
@@ -2305,12 +2307,12 @@ void runs_give_back(Held &held, unsigned i) {
 }
 void runs_put(Held &held, uintptr_t at, unsigned pages) {
     unsigned i = 0;
-    while (i < kRunCacheSlots && held.runs[i].at) i++;
-    if (i == kRunCacheSlots) runs_give_back(held, i = held.run_next++ % kRunCacheSlots);
+    while (i < kRunCacheRuns && held.runs[i].at) i++;
+    if (i == kRunCacheRuns) runs_give_back(held, i = held.run_next++ % kRunCacheRuns);
     while (held.run_bytes + pages * kPage > run_cache_bytes()) {  // make room
         unsigned j = 0;
-        while (j < kRunCacheSlots && (!held.runs[j].at || j == i)) j++;
-        if (j == kRunCacheSlots) break;
+        while (j < kRunCacheRuns && (!held.runs[j].at || j == i)) j++;
+        if (j == kRunCacheRuns) break;
         runs_give_back(held, j);
     }
     held.runs[i].at = at;
@@ -2809,14 +2811,14 @@ NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
 
 /* Everything but malloc's fast path: out of line, so that malloc needs no stack frame. */
 NOINLINE void *alloc_slow(size_t size) noexcept {
-    if (size <= kFastMax) return small_refill(tls_heap, kClasses.index[slot_of(size)]);
+    if (size <= kFastMax) return small_refill(tls_heap, kClasses.index[grains_of(size)]);
     if (size <= kSmallMax) return small_alloc(tls_heap, class_of(size));
     bool clean;
     return alloc_big(size, 0, &clean);
 }
 /* The malloc fast path: a block from the thread's free list of the size's class, or null. */
 inline Block *alloc_fast(size_t size) {
-    return LIKELY(size <= kFastMax) ? take_block(tls_heap->by_slot[slot_of(size)]) : nullptr;
+    return LIKELY(size <= kFastMax) ? take_block(tls_heap->by_grains[grains_of(size)]) : nullptr;
 }
 inline void *alloc(size_t size) {
     if (Block *b = alloc_fast(size)) return b;
