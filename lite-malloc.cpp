@@ -1743,7 +1743,7 @@ NOINLINE void outbox_add_rare(Held &o, Superblock *sb, Block *b) {
         // as it holds them all, so that it never keeps an empty superblock from the slot
         // store (a thread that frees the last blocks of exited threads' superblocks).
         uintptr_t r = sb->remote.load(std::memory_order_relaxed);
-        if (r & kDetached && remote_count(r) && remote_count(r) < s.limit) s.limit = remote_count(r);
+        if (uint32_t out = remote_count(r); r & kDetached && out && out < s.limit) s.limit = out;
     }
     b->set_next(s.head);
     s.head = b;
@@ -3020,13 +3020,21 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
     for_each_held_batch([&](unsigned c, long block_size, long n) { count(c, -n, block_size); });
     return total > 0 ? size_t(total) : 0;
 }
-/* Bytes held back by heaps: blocks in queues and outboxes (freed, to be sent) and cached
- * runs. */
-__attribute__((no_sanitize("thread"))) void held_bytes(size_t *outboxes, size_t *runs) {
-    *outboxes = *runs = 0;
-    for_each_held_batch([&](unsigned, long block_size, long n) { *outboxes += size_t(n * block_size); });
-    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
-        *runs += h->held.run_bytes.load(std::memory_order_relaxed);
+/* What heaps hold back: bytes in queues and outboxes (freed, to be sent) and in cached
+ * runs; and the batches and blocks their outboxes have sent, ever. */
+struct HeldFigures {
+    size_t outboxes = 0, runs = 0;
+    uint64_t batches_sent = 0, blocks_sent = 0;
+};
+__attribute__((no_sanitize("thread"))) HeldFigures held_figures() {
+    HeldFigures f;
+    for_each_held_batch([&](unsigned, long block_size, long n) { f.outboxes += size_t(n * block_size); });
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
+        f.runs += h->held.run_bytes.load(std::memory_order_relaxed);
+        f.batches_sent += h->held.batches_sent.load(std::memory_order_relaxed);
+        f.blocks_sent += h->held.blocks_sent.load(std::memory_order_relaxed);
+    }
+    return f;
 }
 /* Free pages of hosts already purged. */
 __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
@@ -3054,21 +3062,19 @@ struct Snapshot : lite_malloc_stats {
 void fill_stats(Snapshot *snap, ClassUsage *per_class = nullptr) {
     lite_malloc_stats *s = snap;
     memset(s, 0, sizeof *s);
-    size_t runs, tails;
-    held_bytes(&s->bytes_pending, &runs);
+    size_t tails;
+    HeldFigures held = held_figures();
+    s->bytes_pending = held.outboxes;
     snap->small_in_use = small_in_use(per_class, &tails);
     snap->medium_in_use = size_t(g_medium_in_use.get());
-    snap->run_caches = runs;
+    snap->run_caches = held.runs;
     snap->large_mapped = size_t(g_large_mapped.get());
-    snap->batches_sent = snap->blocks_sent = 0;
-    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
-        snap->batches_sent += h->held.batches_sent.load(std::memory_order_relaxed);
-        snap->blocks_sent += h->held.blocks_sent.load(std::memory_order_relaxed);
-    }
+    snap->batches_sent = held.batches_sent;
+    snap->blocks_sent = held.blocks_sent;
     s->bytes_mapped = size_t(g_mapped.get());
     s->large_in_use = size_t(g_large_in_use.get());
     s->bytes_in_use = snap->small_in_use + snap->medium_in_use + s->large_in_use;
-    s->bytes_cached = size_t(g_slots_dirty.get() + g_host_dirty.get()) + runs + tails;
+    s->bytes_cached = size_t(g_slots_dirty.get() + g_host_dirty.get()) + held.runs + tails;
     long clean_slots = g_committed.get() - g_slots_used.get() - g_slots_dirty.get();
     s->bytes_released = size_t(clean_slots > 0 ? clean_slots : 0) + host_clean_bytes();
     s->superblocks = size_t(g_slots_used.get()) / kSbSize;

@@ -218,6 +218,15 @@ static inline struct lite_malloc_stats get_stats(void)
     return st;
 }
 
+/* The number after key (written with its quotes and colon, "\"in_use\":") in a JSON text
+ * such as lite_stats_json's; fails the test if the key is missing. */
+static inline unsigned long json_number(const char *text, const char *key)
+{
+    const char *at = strstr(text, key);
+    CHECK(at, "no %s in the JSON: %.400s", key, text);
+    return strtoul(at + strlen(key), NULL, 10);
+}
+
 /* 1 when built with ThreadSanitizer (tests/scripts/tsan_units.sh), whose shadow memory and
  * per-thread state make the process's RSS say little about the allocator's. */
 #if defined(__SANITIZE_THREAD__)

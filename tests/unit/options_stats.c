@@ -102,13 +102,6 @@ static void check_json(const char *what, const char *text)
         CHECK(strstr(text, keys[i]), "%s has no %s", what, keys[i]);
 }
 
-static unsigned long json_number(const char *text, const char *key)
-{
-    const char *at = strstr(text, key);
-    CHECK(at, "no %s in the JSON", key);
-    return strtoul(at + strlen(key), NULL, 10);
-}
-
 int main(int argc, char **argv)
 {
     watchdog(120);

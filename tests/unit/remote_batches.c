@@ -34,12 +34,6 @@ static void **blocks;
 static void *others[QUEUE]; /* blocks of another class, freed last */
 static size_t superblocks_before; /* lite_stats' superblocks before the blocks were made */
 
-static unsigned long json_number(const char *text, const char *key)
-{
-    const char *at = strstr(text, key);
-    CHECK(at, "no %s in the statistics' JSON: %.400s", key, text);
-    return strtoul(at + strlen(key), NULL, 10);
-}
 static void sent(unsigned long *batches, unsigned long *nblocks)
 {
     static char buf[1 << 16];
