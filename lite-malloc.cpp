@@ -2104,6 +2104,7 @@ NOINLINE void *small_refill(Heap *h, unsigned c) noexcept {
 constexpr uint64_t kHostOwned = 1, kHostListed = 2, kHostRetired = 4, kHostPurging = 8, kHostRetiring = 16,
                    kHostFlags = 0xff;
 constexpr unsigned kHostListPages = 32;  // free pages that make a host worth adopting
+constexpr unsigned kHostSearch = 8;      // listed hosts looked at for room before a fresh one
 struct Host {
     Superblock common;                        // kind = kHost; owner: always null
     Pair map;                               // pages in use: lo = pages 0-63, hi = 64-127
@@ -2247,11 +2248,11 @@ void host_detach(Host *host) {
     host_settle(host);
 }
 
-/* A host to carve from: a listed one (if `adopt`), else a fresh one. */
-Host *host_get(bool adopt) {
-    while (adopt) {
+/* A listed host, now owned by the caller; null when none is listed. */
+Host *host_adopt() {
+    for (;;) {
         auto *host = reinterpret_cast<Host *>(adopt_pop(kHostStack));
-        if (!host) break;
+        if (!host) return nullptr;
         SideSlot *side = side_of(uintptr_t(host));
         side->stacked.store(0, std::memory_order_seq_cst);
         if (side->role.load(std::memory_order_acquire) != kRoleHost) continue;  // a stale entry
@@ -2260,6 +2261,10 @@ Host *host_get(bool adopt) {
             if (host->state.compare_exchange_weak(s, (s & kHostPurging) | sig | kHostOwned, std::memory_order_seq_cst))
                 return host;
     }
+}
+
+/* A fresh host from the slot store, owned by the caller; null when memory is exhausted. */
+Host *host_fresh() {
     bool dirty;
     auto *host = reinterpret_cast<Host *>(slots_take(1, 0, 0, &dirty));
     if (!host) return nullptr;
@@ -2278,6 +2283,23 @@ Host *host_get(bool adopt) {
     __atomic_store_n(&host->map.hi, uint64_t(0), __ATOMIC_RELAXED);
     host->state.store(host_sig(host) | kHostOwned, std::memory_order_release);
     side_of(uintptr_t(host))->role.store(kRoleHost, std::memory_order_release);
+    return host;
+}
+
+/* The heap's own host has no room for a run of `pages` pages (at a multiple of `step`):
+ * another host, owned by the caller, with the run carved (*at).  The first of the listed
+ * hosts looked at that has the room, else a fresh one, which always has it.  Up to
+ * kHostSearch listed hosts are looked at; those passed over stay owned until the search
+ * ends (so none is popped twice, or retired meanwhile), then are listed again.  (The
+ * caller keeps its own host until it has another: let go of first, it would be listed
+ * and popped again at once.)  Null when memory is exhausted. */
+Host *host_with_room(unsigned pages, unsigned step, uintptr_t *at, bool *clean) {
+    Host *passed[kHostSearch], *host = nullptr;
+    unsigned n = 0;
+    while (n < kHostSearch && (host = host_adopt()) && !(*at = host_carve(host, pages, step, clean)))
+        passed[n++] = host, host = nullptr;
+    for (unsigned i = 0; i < n; i++) host_detach(passed[i]);
+    if (!host && (host = host_fresh())) *at = host_carve(host, pages, step, clean);
     return host;
 }
 
@@ -2334,11 +2356,11 @@ void *medium_alloc(Heap *h, unsigned pages, size_t align, bool *clean) {
         } else {
             unsigned step = align > kPage ? unsigned(align / kPage) : 1;
             Changing changing(owner);
-            for (int tries = 0;; tries++) {
-                if (owner->host && (at = host_carve(owner->host, pages, step, clean))) break;
+            if (!owner->host || !(at = host_carve(owner->host, pages, step, clean))) {
+                Host *next = host_with_room(pages, step, &at, clean);
+                if (!next) return nullptr;
                 if (owner->host) host_detach(owner->host);
-                owner->host = host_get(tries < 2);  // then a fresh one, which always fits
-                if (!owner->host) return nullptr;
+                owner->host = next;
             }
         }
         g_medium_in_use.add(long(pages * kPage));
