@@ -1320,18 +1320,24 @@ void adopt_offer(Superblock *sb, unsigned c, unsigned shard) {
                                                    : g_shard_turn.fetch_add(1, std::memory_order_relaxed) % kShards;
     g_shards[e].adoptable[c].push(uintptr_t(sb));
 }
-/* An entry of stack c, from the caller's shard first; 0 when all are empty. */
-uintptr_t adopt_pop(unsigned c) {
+/* An entry of stack c whose slot still has the role `role`, from the caller's shard
+ * first; 0 when all are empty.  The entry is gone (its slot may be offered again); stale
+ * ones, whose slot became something else, are dropped on the way. */
+uintptr_t adopt_pop(unsigned c, Role role) {
     unsigned first = my_shard();
-    for (unsigned i = 0; i < kShards; i++) {
+    for (unsigned i = 0; i < kShards;) {
         VersionedStack<AdoptLink> &stack = g_shards[(first + i) % kShards].adoptable[c];
-        if (stack.empty()) continue;
-        if (uintptr_t n = stack.pop()) {
-            DEBUG_CHECK(n % kSbSize == 0 && arena_of(n), "an adoption entry outside the arenas, at", reinterpret_cast<void *>(n));
-            DEBUG_CHECK(side_of(n)->stacked.load(std::memory_order_relaxed) == 1,
-                        "an adoption entry its slot does not know of, at", reinterpret_cast<void *>(n));
-            return n;
+        uintptr_t n = stack.empty() ? 0 : stack.pop();
+        if (!n) {
+            i++;
+            continue;
         }
+        DEBUG_CHECK(n % kSbSize == 0 && arena_of(n), "an adoption entry outside the arenas, at", reinterpret_cast<void *>(n));
+        DEBUG_CHECK(side_of(n)->stacked.load(std::memory_order_relaxed) == 1,
+                    "an adoption entry its slot does not know of, at", reinterpret_cast<void *>(n));
+        SideSlot *side = side_of(n);
+        side->stacked.store(0, std::memory_order_seq_cst);
+        if (side->role.load(std::memory_order_acquire) == role) return n;
     }
     return 0;
 }
@@ -1971,11 +1977,8 @@ bool detach(Superblock *sb, Heap *h) {
  * the CAS from LISTED to owned decides, and one whose class changed is passed on. */
 Superblock *adopt(Heap *h, unsigned c) {
     for (;;) {
-        auto *sb = reinterpret_cast<Superblock *>(adopt_pop(c));
+        auto *sb = reinterpret_cast<Superblock *>(adopt_pop(c, kRoleSmall));
         if (!sb) return nullptr;
-        SideSlot *side = side_of(uintptr_t(sb));
-        side->stacked.store(0, std::memory_order_seq_cst);
-        if (side->role.load(std::memory_order_acquire) != kRoleSmall) continue;  // a stale entry
         uintptr_t w = peek(&sb->remote);  // (validated by the CAS)
         while ((w & kFlags) == (kDetached | kListed)) {
             if (!sb->remote.compare_exchange_weak(w, 0, std::memory_order_acq_rel, std::memory_order_acquire))
@@ -2251,11 +2254,8 @@ void host_detach(Host *host) {
 /* A listed host, now owned by the caller; null when none is listed. */
 Host *host_adopt() {
     for (;;) {
-        auto *host = reinterpret_cast<Host *>(adopt_pop(kHostStack));
+        auto *host = reinterpret_cast<Host *>(adopt_pop(kHostStack, kRoleHost));
         if (!host) return nullptr;
-        SideSlot *side = side_of(uintptr_t(host));
-        side->stacked.store(0, std::memory_order_seq_cst);
-        if (side->role.load(std::memory_order_acquire) != kRoleHost) continue;  // a stale entry
         uint64_t s = peek(&host->state), sig = host_sig(host);  // (validated by the CAS)
         while ((s & ~kHostFlags) == sig && (s & (kHostOwned | kHostListed | kHostRetired | kHostRetiring)) == kHostListed)
             if (host->state.compare_exchange_weak(s, (s & kHostPurging) | sig | kHostOwned, std::memory_order_seq_cst))
