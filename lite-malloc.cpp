@@ -5,7 +5,7 @@
  *
  * How it works, in one paragraph.  Memory comes from large reserved arenas cut into
  * 512 KiB slots aligned to their size, so the header of any block's slot is found by
- * masking its address.  Each thread owns a heap, and a heap owns at most one small
+ * masking its address (and adding the slot's colour).  Each thread owns a heap, and a heap owns at most one small
  * superblock per size class, from whose plain free list malloc serves with no atomic
  * instruction.  A thread frees its own blocks onto that list; blocks of other heaps wait
  * in its queue while their cache lines arrive, then go into its outbox and back to their
@@ -36,6 +36,8 @@
  *   group        64 slots sharing two bitmap words (used, dirty) in the slot store
  *   slot store   the arenas' free slots: taken and given back in runs, coalescing
  *   superblock   a slot's header view; a small superblock holds blocks of one class
+ *   colour       where in its slot's first page a small superblock's header sits (one of
+ *                8 places, by the slot's number), so that headers spread over L1 sets
  *   host         a slot whose pages are handed out as medium runs (page 0: its header)
  *   run          consecutive pages of a host (a medium block) or slots (a large block)
  *   heap         a thread's allocation state: its owned superblocks, host and held memory
@@ -153,6 +155,10 @@ constexpr unsigned kSbShift = 19;
 constexpr size_t kSbSize = size_t(1) << kSbShift;
 constexpr size_t kSbPages = kSbSize / kPage;
 constexpr size_t kSbHeader = 128;                             // small superblock header
+constexpr uintptr_t kColours = 8, kColourStep = 128;           // a small header's places (colour_of)
+constexpr unsigned kColourShift = 7;                           // log2(kColourStep)
+constexpr size_t kColoured = (kColours - 1) * kColourStep + kSbHeader;  // the first page's part they take
+static_assert(kColourStep == uintptr_t(1) << kColourShift, "kColourShift is log2(kColourStep)");
 constexpr size_t kSmallMax =                                   // largest small block
     (size_t(LITE_MALLOC_MINIBLOCK_CACHE_SIZE) * 8 + kGrain - 1) / kGrain * kGrain;
 constexpr size_t kFastMax = kSmallMax < 8192 ? kSmallMax : 8192;  // malloc's one-load class lookup
@@ -701,7 +707,10 @@ inline uintptr_t read_once(const uintptr_t &v) {
     return v;
 #endif
 }
-inline bool in_fast_arena(uintptr_t a) { return ((a ^ read_once(g_fast.base)) & read_once(g_fast.mask)) == 0; }
+/* a's offset in the first arena (which is aligned to its size), and whether a is a
+ * grain-aligned address in it: when no bit of the mask is set in the offset. */
+inline uintptr_t fast_arena_offset(uintptr_t a) { return a ^ read_once(g_fast.base); }
+inline bool in_fast_arena(uintptr_t a) { return (fast_arena_offset(a) & read_once(g_fast.mask)) == 0; }
 
 long vm_bytes();
 /* The transparent huge page mode, read once: it decides how arenas are marked (see "huge
@@ -1084,11 +1093,15 @@ constexpr size_t kFastLen = kFastMax / kGrain + 1;    // Heap::by_grains
 
 /* A class's first block sits at the block size's own alignment (its lowest set bit, up to
  * a page, at least past the header), so that every block is aligned that far: aligned
- * requests up to a page take a class instead of a page run.  It costs no block. */
+ * requests up to a page take a class instead of a page run.  It costs no block.  (Past a
+ * coloured header, the first such offset after it: first_block_coloured.) */
 constexpr size_t first_block(size_t size) {
     size_t natural = size & (~size + 1);
     return natural > kPage ? kPage : natural < kSbHeader ? kSbHeader : natural;
 }
+/* The first block's offset in the slot under the furthest colour: the class table keeps
+ * its density bound under every colour. */
+constexpr size_t first_block_coloured(size_t size) { return (kColoured + first_block(size) - 1) / first_block(size) * first_block(size); }
 struct ClassTable {
     uint32_t size[kMaxClasses] = {};
     uint32_t first[kMaxClasses] = {};          // offset of the first block in a superblock
@@ -1107,13 +1120,18 @@ constexpr ClassTable make_classes() {
     while (lo <= kSmallMax) {
         size_t best = lo;
         if (lo > 256) {
-            size_t limit_x1000 = lo <= 8192 ? 1060 : 1100;
+            // The largest class whose footprint per block (in 1/1000 of the request) keeps
+            // the bound for lo; if none does, the largest with lo's own number of blocks per
+            // superblock (as dense for lo as lo itself, and no run of classes 16 B apart).
+            size_t limit_x1000 = lo <= 8192 ? 1060 : 1100, same = lo;
+            bool met = false;
+            auto blocks = [](size_t c) { return (kSbSize - first_block_coloured(c)) / c; };
             for (size_t c = lo; c <= kSmallMax; c += kGrain) {
-                // footprint of a block of class c, in units of 1/1000 of the request
-                size_t per_block_x1000 = kSbSize * 1000 / ((kSbSize - first_block(c)) / c);
-                if (per_block_x1000 <= lo * limit_x1000) best = c;
+                if (kSbSize * 1000 / blocks(c) <= lo * limit_x1000) best = c, met = true;
+                else if (blocks(c) == blocks(lo)) same = c;
                 if (forced_class(c)) break;
             }
+            if (!met) best = same;
         }
         t.divisor_magic[t.count] = ~uint64_t(0) / best + 1;
         t.first[t.count] = uint32_t(first_block(best));
@@ -1215,7 +1233,7 @@ struct Superblock {
     uint16_t first;              // offset of the first block
     uint8_t kind;
     uint8_t size_class;
-    // The owner's, rarely: the pages below `resident_end` (an offset) may be resident,
+    // The owner's, rarely: the pages below `resident_end` (an offset in the slot) may be resident,
     // since `resident_at` (ms); those above the bump pointer are the tail (tail_trim).
     uint32_t resident_end;
     uint64_t resident_at;
@@ -1227,9 +1245,30 @@ struct Superblock {
 };
 static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two cache lines");
 
-inline Superblock *header_of(const void *p) {  // p is never the first byte of its superblock
-    return reinterpret_cast<Superblock *>((uintptr_t(p) - 1) & ~(kSbSize - 1));
-}
+/* Colours.  A small superblock's header sits at one of kColours places 128 bytes apart at
+ * the start of its slot's first page, chosen by the slot's number (its colour), and its
+ * blocks start after it.  Slots are 512 KiB-aligned, so headers all at the slot's start
+ * would fall in the same two sets of the L1 cache (whose set is chosen by the address
+ * bits below the page size): a thread using more than eight size classes at once missed
+ * L1 on most headers it touched, at every malloc and free (churn, 24 classes: 3.8 L1
+ * misses per malloc+free pair in callgrind's cache model, 1.8 with colours).  Colours
+ * are a whole header apart (with 64 bytes, one set held a colour's first lines and the
+ * previous colour's second lines, and churn ran no faster than without colours).  Hosts
+ * and large blocks keep their headers at the slot's start and leave the rest of the
+ * coloured part unused (kColoured), so that the free fast path, which reads the coloured
+ * owner word of any slot in the first arena, reads there a word that is null: host_fresh
+ * and large_alloc store it.  The first arena is aligned beyond the colour bits (to its
+ * size), so an offset in it has the same ones as the address. */
+/* The colour's offset, from any address in the slot: the slot number's low bits, shifted
+ * into place (one shift, one mask). */
+constexpr uintptr_t colour_of(uintptr_t a) { return (a >> (kSbShift - kColourShift)) & ((kColours - 1) << kColourShift); }
+static_assert(kArenaMin % (kSbSize * kColours) == 0, "the first arena must be aligned beyond the colour bits");
+inline uintptr_t slot_of(const void *sb) { return uintptr_t(sb) & ~(kSbSize - 1); }
+inline Superblock *small_header(uintptr_t slot) { return reinterpret_cast<Superblock *>(slot + colour_of(slot)); }
+/* The slot of p (p is never the first byte of its slot): its start, where hosts and large
+ * blocks keep their headers; and the small superblock header it would have. */
+inline uintptr_t slot_holding(const void *p) { return (uintptr_t(p) - 1) & ~(kSbSize - 1); }
+inline Superblock *header_of(const void *p) { return small_header(slot_holding(p)); }
 /* What the slot is, as the side table says (free for a slot outside the arenas). */
 inline Role role_of(const Superblock *sb) {
     SideSlot *side = side_of(uintptr_t(sb));
@@ -1332,7 +1371,8 @@ uintptr_t adopt_pop(unsigned c, Role role) {
             i++;
             continue;
         }
-        DEBUG_CHECK(n % kSbSize == 0 && arena_of(n), "an adoption entry outside the arenas, at", reinterpret_cast<void *>(n));
+        DEBUG_CHECK((n % kSbSize == 0 || n % kSbSize == colour_of(n)) && arena_of(n),
+                    "an adoption entry outside the arenas, at", reinterpret_cast<void *>(n));
         DEBUG_CHECK(side_of(n)->stacked.load(std::memory_order_relaxed) == 1,
                     "an adoption entry its slot does not know of, at", reinterpret_cast<void *>(n));
         SideSlot *side = side_of(n);
@@ -1430,7 +1470,7 @@ bool region_usable(uintptr_t region) {
 /* Other threads' superblocks are read racily: the answer is a hint. */
 __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     if (side_of(slot)->role.load(std::memory_order_acquire) != kRoleSmall) return false;
-    auto *sb = reinterpret_cast<Superblock *>(slot);
+    Superblock *sb = small_header(slot);
     if (peek_bump(sb) < peek_blocks_end(sb)) return false;  // not carved to its end
     uintptr_t w = peek(&sb->remote);
     if (w & kEmptied) return false;
@@ -1878,8 +1918,12 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->size_class = uint8_t(c);
     sb->block_size = bs;
     sb->magic = kClasses.divisor_magic[c];
-    sb->first = uint16_t(kClasses.first[c]);
-    size_t fits = (kSbSize - sb->first) / bs;
+    // The first block: at the class's offset in the slot (its alignment), or the first
+    // multiple of it past the coloured header.
+    size_t colour = uintptr_t(sb) - slot_of(sb), first = kClasses.first[c];
+    if (first < colour + kSbHeader) first = round_up(colour + kSbHeader, first);
+    sb->first = uint16_t(first - colour);
+    size_t fits = (kSbSize - first) / bs;
     sb->capacity = uint32_t(fits < kMaxCapacity ? fits : kMaxCapacity);
     sb->free = sb->reserve = nullptr;
     set_bump(sb, blocks_start(sb));
@@ -1997,7 +2041,8 @@ Superblock *adopt(Heap *h, unsigned c) {
  * pages first (its blocks then need no page faults). */
 Superblock *fresh_superblock() {
     bool dirty;
-    auto *sb = reinterpret_cast<Superblock *>(slots_take(1, 0, 0, &dirty));
+    uintptr_t slot = slots_take(1, 0, 0, &dirty);
+    Superblock *sb = slot ? small_header(slot) : nullptr;
     if (sb) {
         sb->resident_end = dirty ? uint32_t(kSbSize) : 0;
         sb->resident_at = now_ms();
@@ -2015,7 +2060,7 @@ Superblock *fresh_superblock() {
  * superblock per class and heap, as for the blocks it holds). */
 constexpr size_t kTailKeep = 4 * kPage;
 inline size_t tail_start(Superblock *sb) {
-    return round_up(size_t(bump_pointer(sb) - reinterpret_cast<char *>(sb)), kPage) + kTailKeep;
+    return round_up(size_t(uintptr_t(bump_pointer(sb)) - slot_of(sb)), kPage) + kTailKeep;
 }
 NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
     h->tail_check_at = now + (decay_ms() / 4 > 10 ? decay_ms() / 4 : 10);
@@ -2029,7 +2074,7 @@ NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
         }
         size_t from = tail_start(sb);
         if (sb->resident_end <= from) continue;
-        os_advise(reinterpret_cast<char *>(sb) + from, sb->resident_end - from, MADV_DONTNEED);
+        os_advise(reinterpret_cast<char *>(slot_of(sb)) + from, sb->resident_end - from, MADV_DONTNEED);
         sb->resident_end = uint32_t(from);
     }
 }
@@ -2045,7 +2090,7 @@ inline Block *take_block(Superblock *sb) {  // null when the owner's free list i
         // bits set, so `| sb` keeps it, and turns null into the header.  (Without it, a
         // malloc/free loop of a class whose list held one block, as every class above 2 KiB
         // did after each refill when an extend threaded one, cost 42 ns a pair instead of 8.)
-        prefetch_for_write(reinterpret_cast<const void *>(uintptr_t(sb->free) | uintptr_t(sb)));
+        prefetch_for_write(reinterpret_cast<const void *>(uintptr_t(sb->free) | slot_of(sb)));
         DEBUG_CHECK(!sb->free || small_block_ok(sb, sb->free), "free list corrupted (a write after free?) at", b);
         if (has_canary(sb)) b->canary = 0;
     }
@@ -2110,6 +2155,7 @@ constexpr unsigned kHostListPages = 32;  // free pages that make a host worth ad
 constexpr unsigned kHostSearch = 8;      // listed hosts looked at for room before a fresh one
 struct Host {
     Superblock common;                        // kind = kHost; owner: always null
+    char coloured_[kColoured - sizeof(Superblock)];  // (unused: see colour_of)
     Pair map;                               // pages in use: lo = pages 0-63, hi = 64-127
     std::atomic<uint64_t> dirty[2];           // free pages whose memory may be resident
     std::atomic<uint64_t> state;              // signature | kHostOwned, kHostListed, ...
@@ -2271,7 +2317,8 @@ Host *host_fresh() {
     // A fresh header (its atomics are stored, not memset: the statistics walker may be
     // reading them); pages of a dirty slot may hold old data.
     host->common.kind = kHost;
-    host->common.owner.store(nullptr, std::memory_order_relaxed);  // (the free fast path's test)
+    host->common.owner.store(nullptr, std::memory_order_relaxed);
+    small_header(uintptr_t(host))->owner.store(nullptr, std::memory_order_relaxed);  // (the free fast path's test)
     host->common.remote.store(0, std::memory_order_relaxed);
     for (auto &l : host->live) l.store(0, std::memory_order_relaxed);
     host->dirty[0].store(dirty ? ~uint64_t(1) : 0, std::memory_order_relaxed);
@@ -2431,12 +2478,14 @@ void medium_free(void *p, const char *op) {
  * unmapped when freed (mremap grows and shrinks it).                                  */
 struct LargeHeader {
     Superblock common;   // kind = kLarge
+    char coloured_[kColoured - sizeof(Superblock)];  // (unused: see colour_of)
     uint32_t slots;      // length of the run in slots; 0 for a mapping of its own
     uint32_t offset;     // the block starts this many bytes after the header
     size_t end;          // bytes from the header to the end of the block's last page (a
                          // mapping's length; a run's slots may reach further)
     std::atomic<int> live;
 };
+static_assert(sizeof(LargeHeader) <= kPage, "a large block's header must fit before its block");
 
 /* A block's usable size is its request rounded up to pages, not the rest of its run: a
  * run's slots beyond it stay untouched (nothing writes them but the program, which was
@@ -2490,6 +2539,7 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
     }
     hdr->common.kind = kLarge;
     hdr->common.owner.store(nullptr, std::memory_order_relaxed);
+    small_header(uintptr_t(hdr))->owner.store(nullptr, std::memory_order_relaxed);  // (the free fast path's test)
     hdr->offset = uint32_t(offset);
     hdr->end = need;
     hdr->live.store(1, std::memory_order_release);
@@ -2498,7 +2548,7 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
 }
 
 LargeHeader *live_large(const void *p) {
-    auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
+    auto *hdr = reinterpret_cast<LargeHeader *>(slot_holding(p));
     return reinterpret_cast<const char *>(hdr) + hdr->offset == p && hdr->live.load(std::memory_order_acquire) ? hdr
                                                                                                                : nullptr;
 }
@@ -2529,11 +2579,11 @@ bool large_holds(Superblock *sb, const char *q) {
         if (!sb) return false;
     }
     while (role_of(sb) == kRoleInterior) sb = reinterpret_cast<Superblock *>(uintptr_t(sb) - kSbSize);
-    return role_of(sb) == kRoleLarge && large_covers(reinterpret_cast<LargeHeader *>(sb), q);
+    return role_of(sb) == kRoleLarge && large_covers(reinterpret_cast<LargeHeader *>(slot_of(sb)), q);
 }
 
 void large_free(void *p, const char *op) {
-    auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
+    auto *hdr = reinterpret_cast<LargeHeader *>(slot_holding(p));
     if (reinterpret_cast<char *>(hdr) + hdr->offset != p) fatal(op, "invalid pointer", p);
     if (hdr->live.exchange(0, std::memory_order_acq_rel) != 1) fatal(op, "double free of", p);
     g_large_in_use.add(-long(large_usable(hdr)));
@@ -2545,7 +2595,7 @@ void large_free(void *p, const char *op) {
  * slots after it; a mapping is resized with mremap (which may move its pages, never
  * copying them).  Returns the block (maybe moved), or null with the block untouched. */
 void *large_resize(void *p, size_t size) {
-    auto *hdr = reinterpret_cast<LargeHeader *>(header_of(p));
+    auto *hdr = reinterpret_cast<LargeHeader *>(slot_holding(p));
     size_t need = round_up(hdr->offset + size, kPage), old_usable = large_usable(hdr);
     if (hdr->slots) {
         size_t slots = (need + kSbSize - 1) / kSbSize;
@@ -2934,14 +2984,16 @@ NOINLINE void free_remote(Superblock *sb, void *p, const char *op) noexcept {
 
 /* The free fast path, for a grain-aligned pointer inside the first arena: a small block
  * of this thread's goes back on its superblock's free list. */
-inline void free_in_fast_arena(void *p, const char *op) {
-    Superblock *sb = reinterpret_cast<Superblock *>(uintptr_t(p) & ~(kSbSize - 1));
+inline void free_in_fast_arena(void *p, uintptr_t offset, const char *op) {
+    // (The colour from the offset, which has the same slot-number bits as p.)
+    Superblock *sb = reinterpret_cast<Superblock *>((uintptr_t(p) & ~(kSbSize - 1)) + colour_of(offset));
     if (UNLIKELY(sb->owner.load(std::memory_order_relaxed) != tls_heap)) return free_remote(sb, p, op);
     free_local(sb, static_cast<Block *>(p), op);
 }
 /* Free p, known to be ours (realloc after a move; free() makes the same choice first). */
 inline void free_ours(void *p, const char *op) {
-    if (LIKELY(in_fast_arena(uintptr_t(p)))) return free_in_fast_arena(p, op);
+    uintptr_t offset = fast_arena_offset(uintptr_t(p));
+    if (LIKELY(!(offset & read_once(g_fast.mask)))) return free_in_fast_arena(p, offset, op);
     free_slow(p, op);
 }
 
@@ -2965,7 +3017,7 @@ int owns(const void *p) {
     Superblock *sb = owner_superblock(p);
     switch (sb ? role_of(sb) : kRoleLarge) {
     case kRoleSmall: return q >= blocks_start(sb) && q < bump_pointer(sb);
-    case kRoleHost: return host_covers(reinterpret_cast<Host *>(sb), uintptr_t(q));
+    case kRoleHost: return host_covers(reinterpret_cast<Host *>(slot_of(sb)), uintptr_t(q));
     case kRoleLarge: case kRoleInterior: return large_holds(sb, q);
     default: return 0;
     }
@@ -3022,7 +3074,7 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
     for (Arena *a = g_arena_list.load(std::memory_order_acquire); a; a = a->next) {
         size_t slots = a->reach.load(std::memory_order_acquire) / kSbSize;
         for (size_t i = 0; i < slots; i++) {
-            auto *sb = reinterpret_cast<Superblock *>(a->base + i * kSbSize);
+            Superblock *sb = small_header(a->base + i * kSbSize);
             if (side_of(uintptr_t(sb))->role.load(std::memory_order_relaxed) != kRoleSmall || sb->kind != kSmall ||
                 !sb->block_size)
                 continue;
@@ -3035,7 +3087,7 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             if (out < 0) out = 0;
             if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
             count(sb->size_class, out, sb->block_size);
-            size_t from = round_up(size_t(peek_bump(sb) - uintptr_t(sb)), kPage) + kTailKeep;
+            size_t from = round_up(size_t(peek_bump(sb) - slot_of(sb)), kPage) + kTailKeep;
             if (sb->resident_end > from) *tails += sb->resident_end - from;
         }
     }
@@ -3393,7 +3445,8 @@ NOINLINE void do_free_slow(void *p) noexcept {
 
 template <Foreign F>
 inline void do_free(void *p) {
-    if (LIKELY(in_fast_arena(uintptr_t(p)))) return free_in_fast_arena(p, "free");
+    uintptr_t offset = fast_arena_offset(uintptr_t(p));
+    if (LIKELY(!(offset & read_once(g_fast.mask)))) return free_in_fast_arena(p, offset, "free");
     do_free_slow<F>(p);  // a tail call: the fast path needs no stack frame
 }
 

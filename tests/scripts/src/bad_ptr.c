@@ -16,7 +16,9 @@
  *                 second free finds the first still in the thread's queue, not checked yet)
  *   realloc_stack  realloc() of a stack address
  *   header     free() of an address inside the header of a 64-byte block's superblock (its
- *              remote word, 64 bytes in; superblocks are 512 KiB, aligned to their size)
+ *              remote word, 64 bytes in; superblocks are 512 KiB, aligned to their size, and
+ *              a small superblock's header is coloured: 128 * (slot number % 8) bytes into
+ *              its slot)
  *   unhanded   free() of a 64-byte-grid address 64 KiB past a fresh 64-byte block: inside
  *              its superblock, never handed out
  *   realloc_freed  realloc() of a 48-byte block freed already (it would be handed out twice)
@@ -104,7 +106,9 @@ int main(int argc, char **argv) {
     } else if (!strcmp(m, "header") || !strcmp(m, "unhanded")) {
         char *p = malloc(64);
         memset(p, 1, 64);
-        char *q = m[0] == 'h' ? (char *)(((uintptr_t)p & ~(uintptr_t)((512 << 10) - 1)) + 64) : p + (64 << 10);
+        uintptr_t slot = (uintptr_t)p & ~(uintptr_t)((512 << 10) - 1);
+        uintptr_t header = slot + 128 * ((slot >> 19) % 8);
+        char *q = m[0] == 'h' ? (char *)(header + 64) : p + (64 << 10);
         show(q);
         free(q);
         char *r = malloc(64); /* had the free been taken, r would be q */
