@@ -5,11 +5,11 @@
  *
  * How it works, in one paragraph.  Memory comes from large reserved arenas cut into
  * 512 KiB slots aligned to their size, so the header of any block's slot is found by
- * masking its address (and adding the slot's colour).  Each thread owns a heap, and a heap owns at most one small
- * superblock per size class, from whose plain free list malloc serves with no atomic
- * instruction.  A thread frees its own blocks onto that list; blocks of other heaps wait
- * in its queue while their cache lines arrive, then go into its outbox and back to their
- * superblocks in batches, one CAS each.  A superblock
+ * masking its address (and adding the slot's colour).  Each thread owns a heap, and a
+ * heap owns at most one small superblock per size class, from whose plain free list
+ * malloc serves with no atomic instruction.  A thread frees its own blocks onto that
+ * list; blocks of other heaps wait in its queue while their cache lines arrive, then go
+ * into its outbox and back to their superblocks in batches, one CAS each.  A superblock
  * its owner used up is detached: the frees that come back count it down, and the last
  * one sends it to the slot store, whoever makes it.  Sizes above the small classes are
  * runs of pages inside host slots, or runs of whole slots; every slot comes from the one
@@ -1093,8 +1093,9 @@ constexpr size_t kFastLen = kFastMax / kGrain + 1;    // Heap::by_grains
 
 /* A class's first block sits at the block size's own alignment (its lowest set bit, up to
  * a page, at least past the header), so that every block is aligned that far: aligned
- * requests up to a page take a class instead of a page run.  It costs no block.  (Past a
- * coloured header, the first such offset after it: first_block_coloured.) */
+ * requests up to a page take a class instead of a page run.  (Past a coloured header it
+ * is the first such offset after the header, at most 1 KiB into the slot; the class table
+ * counts with the furthest: first_block_coloured.) */
 constexpr size_t first_block(size_t size) {
     size_t natural = size & (~size + 1);
     return natural > kPage ? kPage : natural < kSbHeader ? kSbHeader : natural;
