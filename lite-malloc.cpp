@@ -1374,9 +1374,9 @@ uintptr_t adopt_pop(unsigned c, Role role) {
         }
         DEBUG_CHECK((n % kSbSize == 0 || n % kSbSize == colour_of(n)) && arena_of(n),
                     "an adoption entry outside the arenas, at", reinterpret_cast<void *>(n));
-        DEBUG_CHECK(side_of(n)->stacked.load(std::memory_order_relaxed) == 1,
-                    "an adoption entry its slot does not know of, at", reinterpret_cast<void *>(n));
         SideSlot *side = side_of(n);
+        DEBUG_CHECK(side->stacked.load(std::memory_order_relaxed) == 1, "an adoption entry its slot does not know of, at",
+                    reinterpret_cast<void *>(n));
         side->stacked.store(0, std::memory_order_seq_cst);
         if (side->role.load(std::memory_order_acquire) == role) return n;
     }
@@ -2060,9 +2060,8 @@ Superblock *fresh_superblock() {
  * reached within the delay are never faulted in again; an idle heap's stay (at most one
  * superblock per class and heap, as for the blocks it holds). */
 constexpr size_t kTailKeep = 4 * kPage;
-inline size_t tail_start(Superblock *sb) {
-    return round_up(size_t(uintptr_t(bump_pointer(sb)) - slot_of(sb)), kPage) + kTailKeep;
-}
+/* Where sb's tail starts, as an offset in its slot, given its bump pointer. */
+inline size_t tail_start(const Superblock *sb, uintptr_t bump) { return round_up(bump - slot_of(sb), kPage) + kTailKeep; }
 NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
     h->tail_check_at = now + (decay_ms() / 4 > 10 ? decay_ms() / 4 : 10);
     if (retain_bytes() < 0) return;  // keep everything
@@ -2073,7 +2072,7 @@ NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
             if (age) continue;
             huge_end(uintptr_t(sb));           // (malloc_trim: everything goes)
         }
-        size_t from = tail_start(sb);
+        size_t from = tail_start(sb, uintptr_t(bump_pointer(sb)));
         if (sb->resident_end <= from) continue;
         os_advise(reinterpret_cast<char *>(slot_of(sb)) + from, sb->resident_end - from, MADV_DONTNEED);
         sb->resident_end = uint32_t(from);
@@ -3088,7 +3087,7 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             if (out < 0) out = 0;
             if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
             count(sb->size_class, out, sb->block_size);
-            size_t from = round_up(size_t(peek_bump(sb) - slot_of(sb)), kPage) + kTailKeep;
+            size_t from = tail_start(sb, peek_bump(sb));
             if (sb->resident_end > from) *tails += sb->resident_end - from;
         }
     }
