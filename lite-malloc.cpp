@@ -5,7 +5,8 @@
  *
  * How it works, in one paragraph.  Memory comes from large reserved arenas cut into
  * 512 KiB slots aligned to their size, so the header of any block's slot is found by
- * masking its address (and adding the slot's colour).  Each thread owns a heap, and a
+ * masking its address (and adding the slot's colour); a large block starts its slot, and
+ * its record is in a side table indexed by the slot's number.  Each thread owns a heap, and a
  * heap owns at most one small superblock per size class, from whose plain free list
  * malloc serves with no atomic instruction.  A thread frees its own blocks onto that
  * list; blocks of other heaps wait in its queue while their cache lines arrive, then go
@@ -40,6 +41,8 @@
  *                8 places, by the slot's number), so that headers spread over L1 sets
  *   host         a slot whose pages are handed out as medium runs (page 0: its header)
  *   run          consecutive pages of a host (a medium block) or slots (a large block)
+ *   record       a large block's length, its run's and whether it is live: kept in the
+ *                side table (SideSlot), since the block starts its slot
  *   heap         a thread's allocation state: its owned superblocks, host and held memory
  *   owned        a small superblock a heap allocates from (one per class and heap)
  *   detached     a small superblock nobody allocates from; frees count it down
@@ -615,20 +618,28 @@ std::atomic<uint64_t> *owned_word(uintptr_t sb, bool create) {
     return leaf ? &leaf[((sb >> kSbShift) / 64) % kLeafWords] : nullptr;
 }
 /* Beside the map, per superblock slot, the words that must outlive the superblock's own
- * memory (a purged slot, header included, reads as zero):
+ * memory (a purged slot, header included, reads as zero), or that cannot be in it:
  *   freed_at  when the slot was last given back to the slot store (decay clock, ms);
  *   adopt     its link in an adoption stack (its class's, or the hosts');
  *   stacked   1 while it sits in an adoption stack (at most one entry at a time);
  *   role      what the slot is: free, a small superblock, a host, the first slot of a
- *             large block, or a slot inside one (whose memory is the program's: its
- *             would-be header must never be believed).
+ *             large block, or a slot inside one (the memory of both is the program's:
+ *             a would-be header there must never be believed);
+ *   large     (a large block's first slot) the block's record: the block starts at the
+ *             slot's first byte, so the record cannot be in the block (section 11).
  * Leaves are made when arena memory is committed, so a superblock always finds them. */
 enum Role : uint8_t { kRoleFree = 0, kRoleSmall, kRoleHost, kRoleLarge, kRoleInterior };
+struct LargeRecord {
+    uint32_t slots;              // length of the block's run in slots; 0 for a mapping of its own
+    std::atomic<uint32_t> live;  // 1 while the block is handed out
+    size_t end;                  // the block's usable size: its request rounded up to pages
+};
 struct SideSlot {
     std::atomic<uint64_t> freed_at;
     std::atomic<uintptr_t> adopt, stacked;
     std::atomic<uint8_t> role;  // what the slot is now (the authority for the slow paths)
     std::atomic<uint8_t> huge;  // (a region's first slot) the region is backed by a huge page
+    LargeRecord large;
 };
 constexpr size_t kSlotsPerLeaf = (size_t(1) << 30) / kSbSize;
 std::atomic<Leaf *> g_side[size_t(1) << kMapTopBits];
@@ -931,9 +942,10 @@ void run_unmark(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMax
         k++;
     });
 }
-/* A run marked used is in use: its slots after `keep` (the first one, which the caller gives
- * a header) become the inside of a block, and an old header left in a dirty one must
- * not look like one of ours to a stray free() there.  Returns how many were dirty. */
+/* A run marked used is in use: its slots after `keep` (the first one, whose caller sees
+ * to it) become the inside of a block, and an old header left in a dirty one must not
+ * look like one of ours to a stray free() there.  Returns how many were dirty. */
+void header_wipe(uintptr_t slot);
 long run_settle(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMaxParts], size_t keep) {
     size_t end = (first + n) * kSbSize, reach = a->reach.load(std::memory_order_relaxed);
     while (reach < end && !a->reach.compare_exchange_weak(reach, end, std::memory_order_relaxed)) {}
@@ -942,7 +954,7 @@ long run_settle(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMax
     for_each_part(first, n, [&](size_t g, uint64_t) {
         for (uint64_t m = dirty[k++]; m; m &= m - 1, count++) {
             size_t slot = g * kGroupSlots + unsigned(__builtin_ctzll(m));
-            if (slot != keep) memset(reinterpret_cast<void *>(a->base + slot * kSbSize), 0, kSbHeader);
+            if (slot != keep) header_wipe(a->base + slot * kSbSize);
         }
     });
     g_slots_used.add(long(n * kSbSize));
@@ -1255,21 +1267,24 @@ static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two 
  * misses per malloc+free pair in callgrind's cache model, 1.8 with colours).  Colours
  * are a whole header apart (with 64 bytes, one set held a colour's first lines and the
  * previous colour's second lines, and churn ran no faster than without colours).  Hosts
- * and large blocks keep their headers at the slot's start and leave the rest of the
- * coloured part unused (kColoured), so that the free fast path, which reads the coloured
- * owner word of any slot in the first arena, reads there a word that is null: host_fresh
- * and large_alloc store it.  The first arena is aligned beyond the colour bits (to its
- * size), so an offset in it has the same ones as the address. */
+ * keep their headers at the slot's start and leave the rest of the coloured part unused
+ * (kColoured), so that the free fast path, which reads the coloured owner word of the
+ * slot of any pointer in the first arena but a slot's first byte (where a large block
+ * starts), reads there a word that is null: host_fresh stores it.  The first arena is
+ * aligned beyond the colour bits (to its size), so an offset in it has the same ones as
+ * the address. */
 /* The colour's offset, from any address in the slot: the slot number's low bits, shifted
  * into place (one shift, one mask). */
 constexpr uintptr_t colour_of(uintptr_t a) { return (a >> (kSbShift - kColourShift)) & ((kColours - 1) << kColourShift); }
 static_assert(kArenaMin % (kSbSize * kColours) == 0, "the first arena must be aligned beyond the colour bits");
 inline uintptr_t slot_of(const void *sb) { return uintptr_t(sb) & ~(kSbSize - 1); }
 inline Superblock *small_header(uintptr_t slot) { return reinterpret_cast<Superblock *>(slot + colour_of(slot)); }
-/* The slot of p (p is never the first byte of its slot): its start, where hosts and large
- * blocks keep their headers; and the small superblock header it would have. */
-inline uintptr_t slot_holding(const void *p) { return (uintptr_t(p) - 1) & ~(kSbSize - 1); }
-inline Superblock *header_of(const void *p) { return small_header(slot_holding(p)); }
+/* The small superblock header p's slot would have. */
+inline Superblock *header_of(const void *p) { return small_header(slot_of(p)); }
+/* A dirty slot that becomes the program's memory (a large block's) may hold an old header
+ * where the free fast path looks: null its owner word, so that a stray free() there is
+ * never taken for one of a small block of ours. */
+void header_wipe(uintptr_t slot) { small_header(slot)->owner.store(nullptr, std::memory_order_relaxed); }
 /* What the slot is, as the side table says (free for a slot outside the arenas). */
 inline Role role_of(const Superblock *sb) {
     SideSlot *side = side_of(uintptr_t(sb));
@@ -2471,35 +2486,26 @@ void medium_free(void *p, const char *op) {
 /* ===================================================================================== *
  * 11. Large engine: runs of whole slots, or mappings of their own
  * ===================================================================================== *
- * A large block starts a run of slots with a header page (the block follows at the
- * alignment asked for, at least a page in).  Runs of up to kRunMaxSlots slots (64 MiB)
- * come from the slot store (aligned above a slot: up to 32 MiB, inside one group);
- * bigger blocks, or alignments above 16 MiB, get a mapping of their own,
- * unmapped when freed (mremap grows and shrinks it).                                  */
-struct LargeHeader {
-    Superblock common;   // kind = kLarge
-    char coloured_[kColoured - sizeof(Superblock)];  // (unused: see colour_of)
-    uint32_t slots;      // length of the run in slots; 0 for a mapping of its own
-    uint32_t offset;     // the block starts this many bytes after the header
-    size_t end;          // bytes from the header to the end of the block's last page (a
-                         // mapping's length; a run's slots may reach further)
-    std::atomic<int> live;
-};
-static_assert(sizeof(LargeHeader) <= kPage, "a large block's header must fit before its block");
-
+ * A large block is a run of slots, or a mapping of its own, that it starts: its record
+ * is in the side table (LargeRecord), not in its memory, so a block of a whole number of
+ * slots (1 MiB, 2 MiB, ...) takes no more than that, and any alignment up to the run's
+ * is had for nothing.  Runs of up to kRunMaxSlots slots (64 MiB) come from the slot
+ * store (aligned above a slot: up to 32 MiB, inside one group); bigger blocks, or
+ * alignments above 16 MiB, get a mapping of their own, unmapped when freed (mremap grows
+ * and shrinks it).  The free fast path never looks at a slot's first byte (do_free), so
+ * it never reads the program's data in a block's first page as a header.             */
 /* A block's usable size is its request rounded up to pages, not the rest of its run: a
  * run's slots beyond it stay untouched (nothing writes them but the program, which was
  * not promised them), and realloc copies no more than the program may have written. */
-size_t large_usable(LargeHeader *hdr) { return hdr->end - hdr->offset; }
-Counter g_large_in_use;  // bytes of live large blocks (large_usable)
+inline LargeRecord &large_record(uintptr_t start) { return side_of(start)->large; }
+Counter g_large_in_use;  // bytes of live large blocks (their usable sizes)
 Counter g_large_mapped;  // bytes of large blocks' mappings of their own
 
-/* Map a region of `len` bytes whose start plus `phase` is `align`-aligned (align >=
- * kSbSize, phase a multiple of kSbSize). */
-char *map_aligned(size_t len, size_t align, size_t phase = 0) {
+/* Map a region of `len` bytes aligned to `align` (at least kSbSize). */
+char *map_aligned(size_t len, size_t align) {
     char *raw = static_cast<char *>(os_map(nullptr, len + align, PROT_READ | PROT_WRITE, 0));
     if (!raw) return nullptr;
-    char *start = reinterpret_cast<char *>(round_up(uintptr_t(raw) + phase, align) - phase);
+    char *start = reinterpret_cast<char *>(round_up(uintptr_t(raw), align));
     if (!os_unmap(raw, size_t(start - raw)) || !os_unmap(start + len, size_t(raw + align - start))) {
         os_unmap(raw, len + align);  // cannot trim: give all of it back
         return nullptr;
@@ -2508,136 +2514,125 @@ char *map_aligned(size_t len, size_t align, size_t phase = 0) {
 }
 
 void *large_alloc(size_t size, size_t align, bool *clean) {
-    // The header starts the run; the block follows a page in, or at the alignment, or
-    // (aligned to a superblock or more) one superblock in, where header_of() finds the
-    // header: the run's start is then chosen so that the block is aligned.
-    size_t offset = align <= kPage ? kPage : align < kSbSize ? align : kSbSize;
-    size_t need = round_up(offset + (size ? size : 1), kPage);
+    size_t need = round_up(size ? size : 1, kPage);
     size_t slots = (need + kSbSize - 1) / kSbSize;
     size_t step = align > kSbSize ? align / kSbSize : 1;  // (a group has a start that fits)
-    LargeHeader *hdr;
-    if (align <= kSbSize ? slots <= kRunMaxSlots : align <= kGroupBytes / 2 && slots + step <= kGroupSlots + 1) {
+    uintptr_t start;
+    if (align <= kSbSize ? slots <= kRunMaxSlots : align <= kGroupBytes / 2 && slots + step <= kGroupSlots) {
         bool dirty;
-        uintptr_t run = slots_take(unsigned(slots), align, offset, &dirty);
-        if (!run) return nullptr;
-        hdr = reinterpret_cast<LargeHeader *>(run);
-        side_of(run)->role.store(kRoleLarge, std::memory_order_release);
+        start = slots_take(unsigned(slots), align, 0, &dirty);
+        if (!start) return nullptr;
+        // (A dirty first slot may hold an old header where a stray free() would look.)
+        if (dirty) header_wipe(start);
         for (size_t k = 1; k < slots; k++)
-            side_of(run + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
-        hdr->slots = uint32_t(slots);
+            side_of(start + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
         *clean = !dirty;
     } else {
-        char *start = align > kSbSize ? map_aligned(need, align, offset) : map_aligned(need, kSbSize);
-        if (!start) return nullptr;
-        if (!mark_owned(uintptr_t(start), kSbSize, true)) { os_unmap(start, need); return nullptr; }
-        side_of(uintptr_t(start))->role.store(kRoleLarge, std::memory_order_release);
-        hdr = reinterpret_cast<LargeHeader *>(start);
-        hdr->slots = 0;
+        char *mapped = map_aligned(need, align > kSbSize ? align : kSbSize);
+        if (!mapped) return nullptr;
+        start = uintptr_t(mapped);
+        if (!mark_owned(start, kSbSize, true)) { os_unmap(mapped, need); return nullptr; }
+        slots = 0;
         g_large_mapped.add(long(need));
         g_mapped.add(long(need));
         *clean = true;
     }
-    hdr->common.kind = kLarge;
-    hdr->common.owner.store(nullptr, std::memory_order_relaxed);
-    small_header(uintptr_t(hdr))->owner.store(nullptr, std::memory_order_relaxed);  // (the free fast path's test)
-    hdr->offset = uint32_t(offset);
-    hdr->end = need;
-    hdr->live.store(1, std::memory_order_release);
-    g_large_in_use.add(long(large_usable(hdr)));
-    return reinterpret_cast<char *>(hdr) + offset;
+    LargeRecord &r = large_record(start);
+    r.slots = uint32_t(slots);
+    r.end = need;
+    r.live.store(1, std::memory_order_relaxed);
+    side_of(start)->role.store(kRoleLarge, std::memory_order_release);  // (the record first)
+    g_large_in_use.add(long(need));
+    return reinterpret_cast<void *>(start);
 }
 
-LargeHeader *live_large(const void *p) {
-    auto *hdr = reinterpret_cast<LargeHeader *>(slot_holding(p));
-    return reinterpret_cast<const char *>(hdr) + hdr->offset == p && hdr->live.load(std::memory_order_acquire) ? hdr
-                                                                                                               : nullptr;
+/* The record of the live large block that starts at p, or null. */
+LargeRecord *live_large(const void *p) {
+    uintptr_t start = uintptr_t(p);
+    if (start != slot_of(p) || role_of(reinterpret_cast<Superblock *>(start)) != kRoleLarge) return nullptr;
+    LargeRecord &r = large_record(start);
+    return r.live.load(std::memory_order_acquire) ? &r : nullptr;
 }
 
-void large_unmap(LargeHeader *hdr) {
-    size_t len = hdr->end;
-    side_of(uintptr_t(hdr))->role.store(kRoleFree, std::memory_order_release);
-    mark_owned(uintptr_t(hdr), kSbSize, false);
-    g_large_mapped.add(-long(len));
-    g_mapped.add(-long(len));
-    os_unmap(hdr, len);
-}
-
-/* lite_owns: is q inside this live large block? */
-bool large_covers(const LargeHeader *hdr, const char *q) {
-    const char *h = reinterpret_cast<const char *>(hdr);
-    return hdr->common.kind == kLarge && hdr->live.load(std::memory_order_acquire) && q >= h + hdr->offset &&
-           q < h + hdr->end;
-}
 /* lite_owns: is q inside a live large block?  sb is q's slot: the first slot of a run or
  * mapping, a slot inside a run (the run's first slot is further back), or null for a
  * slot that is not ours (maybe inside a mapping, whose first slot alone is marked). */
 bool large_holds(Superblock *sb, const char *q) {
     if (!sb) {
-        uintptr_t slot = (uintptr_t(q) - 1) & ~(kSbSize - 1);
+        uintptr_t slot = uintptr_t(q) & ~(kSbSize - 1);
         for (int i = 0; i < (1 << 16) && slot >= kSbSize && !sb; i++)
             if (is_owned_slot(slot -= kSbSize)) sb = reinterpret_cast<Superblock *>(slot);
         if (!sb) return false;
     }
     while (role_of(sb) == kRoleInterior) sb = reinterpret_cast<Superblock *>(uintptr_t(sb) - kSbSize);
-    return role_of(sb) == kRoleLarge && large_covers(reinterpret_cast<LargeHeader *>(slot_of(sb)), q);
+    uintptr_t start = slot_of(sb);
+    LargeRecord *r = live_large(reinterpret_cast<void *>(start));
+    return r && uintptr_t(q) - start < r->end;
 }
 
 void large_free(void *p, const char *op) {
-    auto *hdr = reinterpret_cast<LargeHeader *>(slot_holding(p));
-    if (reinterpret_cast<char *>(hdr) + hdr->offset != p) fatal(op, "invalid pointer", p);
-    if (hdr->live.exchange(0, std::memory_order_acq_rel) != 1) fatal(op, "double free of", p);
-    g_large_in_use.add(-long(large_usable(hdr)));
-    if (!hdr->slots) return large_unmap(hdr);
-    superblock_give(&hdr->common, hdr->slots);
+    uintptr_t start = uintptr_t(p);
+    if (start != slot_of(p)) fatal(op, "invalid pointer", p);
+    LargeRecord &r = large_record(start);
+    if (r.live.exchange(0, std::memory_order_acq_rel) != 1) fatal(op, "double free of", p);
+    g_large_in_use.add(-long(r.end));
+    if (r.slots) return superblock_give(small_header(start), r.slots);
+    side_of(start)->role.store(kRoleFree, std::memory_order_release);
+    mark_owned(start, kSbSize, false);
+    g_large_mapped.add(-long(r.end));
+    g_mapped.add(-long(r.end));
+    os_unmap(p, r.end);
 }
 
 /* Grow or shrink a large block in place: within its run, or giving back or taking the
  * slots after it; a mapping is resized with mremap (which may move its pages, never
  * copying them).  Returns the block (maybe moved), or null with the block untouched. */
 void *large_resize(void *p, size_t size) {
-    auto *hdr = reinterpret_cast<LargeHeader *>(slot_holding(p));
-    size_t need = round_up(hdr->offset + size, kPage), old_usable = large_usable(hdr);
-    if (hdr->slots) {
+    uintptr_t start = uintptr_t(p);
+    LargeRecord *r = &large_record(start);
+    size_t need = round_up(size, kPage), old_end = r->end;
+    if (r->slots) {
         size_t slots = (need + kSbSize - 1) / kSbSize;
-        if (slots < hdr->slots) {
-            for (size_t k = slots; k < hdr->slots; k++)
-                side_of(uintptr_t(hdr) + k * kSbSize)->role.store(kRoleFree, std::memory_order_relaxed);
-            slots_give(uintptr_t(hdr) + slots * kSbSize, unsigned(hdr->slots - slots), true);
-        } else if (slots > hdr->slots && !slots_extend(uintptr_t(hdr), hdr->slots, unsigned(slots))) {
+        if (slots < r->slots) {
+            for (size_t k = slots; k < r->slots; k++)
+                side_of(start + k * kSbSize)->role.store(kRoleFree, std::memory_order_relaxed);
+            slots_give(start + slots * kSbSize, unsigned(r->slots - slots), true);
+        } else if (slots > r->slots && !slots_extend(start, r->slots, unsigned(slots))) {
             return nullptr;
         }
-        for (size_t k = hdr->slots; k < slots; k++)
-            side_of(uintptr_t(hdr) + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
-        hdr->slots = uint32_t(slots);
+        for (size_t k = r->slots; k < slots; k++)
+            side_of(start + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
+        r->slots = uint32_t(slots);
     } else {
-        if (hdr->offset != kPage) return nullptr;  // aligned mappings: let the caller copy
-        char *start = reinterpret_cast<char *>(hdr);
-        size_t old_len = hdr->end;
-        if (need < old_len) {
-            os_unmap(start + need, old_len - need);
-        } else if (!os_remap(start, old_len, need, 0, nullptr)) {  // could not grow in place
+        if (need < old_end) {
+            os_unmap(reinterpret_cast<char *>(p) + need, old_end - need);
+        } else if (!os_remap(p, old_end, need, 0, nullptr)) {  // could not grow in place
             char *target = map_aligned(need, kSbSize);
             if (!target) return nullptr;
             // Mark the new place before mremap frees the old, and unmark the old first:
             // afterwards another thread may already have mapped (and marked) it.
             if (!mark_owned(uintptr_t(target), kSbSize, true)) { os_unmap(target, need); return nullptr; }
-            mark_owned(uintptr_t(start), kSbSize, false);
-            if (!os_remap(start, old_len, need, MREMAP_MAYMOVE | MREMAP_FIXED, target)) {
-                mark_owned(uintptr_t(start), kSbSize, true);
+            mark_owned(start, kSbSize, false);
+            if (!os_remap(p, old_end, need, MREMAP_MAYMOVE | MREMAP_FIXED, target)) {
+                mark_owned(start, kSbSize, true);
                 mark_owned(uintptr_t(target), kSbSize, false);
                 os_unmap(target, need);
                 return nullptr;
             }
-            side_of(uintptr_t(start))->role.store(kRoleFree, std::memory_order_release);
-            side_of(uintptr_t(target))->role.store(kRoleLarge, std::memory_order_release);
-            hdr = reinterpret_cast<LargeHeader *>(target);
+            side_of(start)->role.store(kRoleFree, std::memory_order_release);
+            r->live.store(0, std::memory_order_relaxed);
+            start = uintptr_t(target);
+            r = &large_record(start);
+            r->slots = 0;
+            r->live.store(1, std::memory_order_relaxed);
+            side_of(start)->role.store(kRoleLarge, std::memory_order_release);
         }
-        g_large_mapped.add(long(need) - long(old_len));
-        g_mapped.add(long(need) - long(old_len));
+        g_large_mapped.add(long(need) - long(old_end));
+        g_mapped.add(long(need) - long(old_end));
     }
-    hdr->end = need;
-    g_large_in_use.add(long(large_usable(hdr)) - long(old_usable));
-    return reinterpret_cast<char *>(hdr) + hdr->offset;
+    r->end = need;
+    g_large_in_use.add(long(need) - long(old_end));
+    return reinterpret_cast<void *>(start);
 }
 
 /* ===================================================================================== *
@@ -2982,8 +2977,12 @@ NOINLINE void free_remote(Superblock *sb, void *p, const char *op) noexcept {
     free_small(sb, p, op, false);  // (the fast path found another owner)
 }
 
-/* The free fast path, for a grain-aligned pointer inside the first arena: a small block
- * of this thread's goes back on its superblock's free list. */
+/* Is the free fast path for p, given its fast_arena_offset: a grain-aligned pointer
+ * inside the first arena, and not a slot's first byte (no small block is; a large block
+ * is, and the word the fast path would read as an owner is then the program's). */
+inline bool fast_free_ok(uintptr_t offset) { return !(offset & read_once(g_fast.mask)) && (offset & (kSbSize - 1)); }
+/* The free fast path, for a pointer fast_free_ok passed: a small block of this thread's
+ * goes back on its superblock's free list. */
 inline void free_in_fast_arena(void *p, uintptr_t offset, const char *op) {
     // (The colour from the offset, which has the same slot-number bits as p.)
     Superblock *sb = reinterpret_cast<Superblock *>((uintptr_t(p) & ~(kSbSize - 1)) + colour_of(offset));
@@ -2993,7 +2992,7 @@ inline void free_in_fast_arena(void *p, uintptr_t offset, const char *op) {
 /* Free p, known to be ours (realloc after a move; free() makes the same choice first). */
 inline void free_ours(void *p, const char *op) {
     uintptr_t offset = fast_arena_offset(uintptr_t(p));
-    if (LIKELY(!(offset & read_once(g_fast.mask)))) return free_in_fast_arena(p, offset, op);
+    if (LIKELY(fast_free_ok(offset))) return free_in_fast_arena(p, offset, op);
     free_slow(p, op);
 }
 
@@ -3004,13 +3003,13 @@ size_t block_usable(const void *p) {
     switch (role_of(sb)) {
     case kRoleSmall: return small_block_ok(sb, p) ? sb->block_size : 0;
     case kRoleHost: return live_run_pages(p) * kPage;
-    case kRoleLarge: { LargeHeader *hdr = live_large(p); return hdr ? large_usable(hdr) : 0; }
+    case kRoleLarge: { LargeRecord *r = live_large(p); return r ? r->end : 0; }
     default: return 0;
     }
 }
 
 /* Is p inside a block handed out (a small block: handed out at least once)?  Each
- * engine answers for its own kind of slot (host_covers, large_covers). */
+ * engine answers for its own kind of slot (host_covers, large_holds). */
 int owns(const void *p) {
     if (!p) return 0;
     const char *q = static_cast<const char *>(p);
@@ -3446,7 +3445,7 @@ NOINLINE void do_free_slow(void *p) noexcept {
 template <Foreign F>
 inline void do_free(void *p) {
     uintptr_t offset = fast_arena_offset(uintptr_t(p));
-    if (LIKELY(!(offset & read_once(g_fast.mask)))) return free_in_fast_arena(p, offset, "free");
+    if (LIKELY(fast_free_ok(offset))) return free_in_fast_arena(p, offset, "free");
     do_free_slow<F>(p);  // a tail call: the fast path needs no stack frame
 }
 

@@ -1,10 +1,11 @@
 /*
  * large_realloc: realloc of a large block moves its pages with mremap instead of copying
  * them (README, "How it works").  A copy writes every page of the new block, and each of
- * those first writes is a minor page fault; moving the pages faults none.  So: a 64 MiB
- * block (16384 pages, all touched) is grown to 128 MiB, first where it cannot grow in
+ * those first writes is a minor page fault; moving the pages faults none.  So: an 80 MiB
+ * block (20480 pages, all touched; above the 64 MiB a run of slots holds, so a mapping
+ * of its own) is grown to 160 MiB, first where it cannot grow in
  * place (a page is mapped right after it: the block must move, and does), then in place,
- * then shrunk to 32 MiB; each realloc must cost fewer than 256 page faults (1/64 of the
+ * then shrunk to 40 MiB; each realloc must cost fewer than 256 page faults (1/64 of the
  * pages a copy would fault) and keep the content (a marker in every page).
  * A large block's usable size is its request rounded up to pages, not the rest of its
  * run of 512 KiB slots (a 520,193-byte block once reported 1 MiB less a page): realloc
@@ -78,14 +79,14 @@ int main(void)
 {
     watchdog(60);
     check_usable_is_request();
-    const size_t n = 64 * MiB;
+    const size_t n = 80 * MiB;
     char *p = malloc(n);
-    CHECK(p != NULL, "malloc(64 MiB)");
-    expect_lite(p, "malloc(64 MiB) block");
+    CHECK(p != NULL, "malloc(80 MiB)");
+    expect_lite(p, "malloc(80 MiB) block");
     mark_pages(p, n, 7);
 
     /* Something right after the block: growing in place is impossible, the block must move.
-     * (Its mapping ends within a page of p + n: the header page sits just below p.) */
+     * (Its mapping is [p, p + n): the block starts it, its record is elsewhere.) */
     char *end = (char *)(((uintptr_t)p + n + PAGE - 1) & ~(uintptr_t)(PAGE - 1));
     void *guard = mmap(end, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     CHECK(guard != MAP_FAILED || errno == EEXIST, "mmap of a guard page at %p: errno %d", (void *)end, errno);

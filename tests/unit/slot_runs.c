@@ -17,9 +17,11 @@
 #define SLOT (512u * 1024u)
 #define GROUP (64u * SLOT)
 
-/* The run's first slot: the block starts one page after its header. */
-static uintptr_t run_of(const void *p) { return (uintptr_t)p - 4096; }
-static size_t bytes_for(unsigned slots) { return (size_t)slots * SLOT - 2 * 4096; }
+/* The run's first slot: the block starts it (its record is in the side table).  A
+ * block a page short of its slots, so that it takes them in any layout that keeps a
+ * header of up to a page. */
+static uintptr_t run_of(const void *p) { return (uintptr_t)p; }
+static size_t bytes_for(unsigned slots) { return (size_t)slots * SLOT - 4096; }
 
 static void mark(char *p, size_t n, uint64_t seed)
 {
