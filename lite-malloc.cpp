@@ -517,6 +517,30 @@ __attribute__((no_sanitize("thread"))) inline uint64_t peek(const void *word) {
     return *static_cast<const volatile uint64_t *>(word);
 }
 
+/* A CAS (seq_cst) on a word of a slot that may have changed role since the caller looked
+ * (an adoption entry is a hint; a host let go of may be retired at once).  The caller
+ * expects a value that only the slot's old role could hold (a host's signature, a listed
+ * superblock's remote word), so a word that has become part of something else fails the
+ * comparison, and a failed lock cmpxchg writes back the value it read: a block of the
+ * program's that the word became is left as it was.  ThreadSanitizer would report that
+ * access as a race with the program's writes to the block: in its builds the CAS is made
+ * in assembly, out of its sight, and the ordering it carries is told to it by hand. */
+#ifdef LITE_TSAN
+extern "C" void __tsan_acquire(void *addr);
+extern "C" void __tsan_release(void *addr);
+#endif
+inline bool cas_hint(std::atomic<uint64_t> &word, uint64_t &expected, uint64_t desired) {
+#ifdef LITE_TSAN
+    bool ok;
+    __tsan_release(&word);
+    __asm__ volatile("lock cmpxchg %3, %1" : "=@ccz"(ok), "+m"(word), "+a"(expected) : "r"(desired) : "memory");
+    __tsan_acquire(&word);
+    return ok;
+#else
+    return word.compare_exchange_weak(expected, desired, std::memory_order_seq_cst);
+#endif
+}
+
 /* LinkOf(node) returns the atomic word that holds a node's successor. */
 template <class LinkOf>
 struct VersionedStack {
@@ -2040,9 +2064,17 @@ Superblock *adopt(Heap *h, unsigned c) {
         auto *sb = reinterpret_cast<Superblock *>(adopt_pop(c, kRoleSmall));
         if (!sb) return nullptr;
         uintptr_t w = peek(&sb->remote);  // (validated by the CAS)
-        while ((w & kFlags) == (kDetached | kListed)) {
-            if (!sb->remote.compare_exchange_weak(w, 0, std::memory_order_acq_rel, std::memory_order_acquire))
-                continue;
+        for (;;) {
+            // The slot may have been emptied and taken again since its entry was pushed,
+            // even since adopt_pop looked at its role: its word then reads as whatever it
+            // became (a large block's data, say), which may look listed.  So the role is
+            // read again after the word (x86 keeps two reads in order: a word the program
+            // wrote after large_alloc set the role is seen with that role).
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if ((w & kFlags) != (kDetached | kListed) ||
+                side_of(uintptr_t(sb))->role.load(std::memory_order_acquire) != kRoleSmall)
+                break;
+            if (!cas_hint(sb->remote, w, 0)) continue;
             // Ours now: its fields are stable and those of its latest detachment.
             sb->owner.store(h, std::memory_order_relaxed);
             if (Block *list = remote_list(w)) take_list(sb, list);
@@ -2269,7 +2301,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
             // (retiring on that gave away a slot with a live run in it, seen in the soak).
             // So: first RETIRING, which no adopter, owner or purger gets past, then the map
             // again: now no bit can be set in it, and empty means empty.
-            if (!host->state.compare_exchange_weak(s, s | kHostRetiring, std::memory_order_seq_cst)) continue;
+            if (!cas_hint(host->state, s, s | kHostRetiring)) continue;
             s |= kHostRetiring;
             // (An acquire load: what the threads that gave the runs back did to their pages
             // happens before the slot goes to its next user.)
@@ -2283,7 +2315,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
             return host_retire(host);
         }
         if ((s & kHostListed) || popcount128(~used) < kHostListPages) return;
-        if (host->state.compare_exchange_weak(s, s | kHostListed, std::memory_order_seq_cst)) {
+        if (cas_hint(host->state, s, s | kHostListed)) {
             adopt_offer(&host->common, kHostStack, my_shard());
             return;
         }
@@ -2319,7 +2351,7 @@ Host *host_adopt() {
         if (!host) return nullptr;
         uint64_t s = peek(&host->state), sig = host_sig(host);  // (validated by the CAS)
         while ((s & ~kHostFlags) == sig && (s & (kHostOwned | kHostListed | kHostRetired | kHostRetiring)) == kHostListed)
-            if (host->state.compare_exchange_weak(s, (s & kHostPurging) | sig | kHostOwned, std::memory_order_seq_cst))
+            if (cas_hint(host->state, s, (s & kHostPurging) | sig | kHostOwned))
                 return host;
     }
 }
@@ -2713,7 +2745,7 @@ void purge_host(Host *host, uint64_t cutoff, long budget, bool spare_huge) {
     uint64_t s = peek(&host->state);
     do {
         if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostRetired | kHostPurging | kHostRetiring))) return;
-    } while (!host->state.compare_exchange_weak(s, s | kHostPurging, std::memory_order_seq_cst));
+    } while (!cas_hint(host->state, s, s | kHostPurging));
     Pair t = load_pair(&host->map);
     Map expired = 0, cand = dirty_map(host) & ~map_of(t);
     for (unsigned i = 1; i < kSbPages && budget > 0; i++)
