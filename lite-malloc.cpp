@@ -3012,7 +3012,16 @@ NOINLINE void free_remote(Superblock *sb, void *p, const char *op) noexcept {
 /* Is the free fast path for p, given its fast_arena_offset: a grain-aligned pointer
  * inside the first arena, and not a slot's first byte (no small block is; a large block
  * is, and the word the fast path would read as an owner is then the program's). */
-inline bool fast_free_ok(uintptr_t offset) { return !(offset & read_once(g_fast.mask)) && (offset & (kSbSize - 1)); }
+inline bool fast_free_ok(uintptr_t offset) {
+#ifdef LITE_TSAN
+    bool outside = offset & read_once(g_fast.mask);
+#else
+    // One `test` with the mask in memory: written in C++, GCC ANDs into a copy (2 instructions).
+    bool outside;
+    __asm__("test %1, %2" : "=@ccnz"(outside) : "r"(offset), "m"(g_fast.mask));
+#endif
+    return !outside && (offset & (kSbSize - 1));
+}
 /* The free fast path, for a pointer fast_free_ok passed: a small block of this thread's
  * goes back on its superblock's free list. */
 inline void free_in_fast_arena(void *p, uintptr_t offset, const char *op) {
