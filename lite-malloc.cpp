@@ -1208,7 +1208,7 @@ inline unsigned class_of(size_t n) { return kClasses.index[grains_of(n)]; }
  *    does.  A detached superblock with enough free blocks is LISTED for adoption by any
  *    heap that needs its class.
  * ===================================================================================== */
-enum Kind : uint8_t { kUnused = 0, kSmall = 1, kHost = 2, kLarge = 3, kGiven = 4 };
+enum Kind : uint8_t { kUnused = 0, kSmall, kHost, kGiven };
 
 /* A free small block: the link, then (blocks of 16 bytes and more) a canary, a random
  * value drawn for each incarnation of its superblock (Superblock::canary), which a
