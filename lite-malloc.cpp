@@ -966,11 +966,12 @@ void run_unmark(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMax
         k++;
     });
 }
-/* A run marked used is in use: its slots after `keep` (the first one, whose caller sees
- * to it) become the inside of a block, and an old header left in a dirty one must not
- * look like one of ours to a stray free() there.  Returns how many were dirty. */
+/* A run marked used is in use.  An old header left in a dirty slot of it must not look
+ * like one of ours to a stray free() there (most of a run becomes a large block, the
+ * program's memory; a slot that gets a header of its own gets it over the wiped word).
+ * Returns how many were dirty. */
 void header_wipe(uintptr_t slot);
-long run_settle(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMaxParts], size_t keep) {
+long run_settle(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMaxParts]) {
     size_t end = (first + n) * kSbSize, reach = a->reach.load(std::memory_order_relaxed);
     while (reach < end && !a->reach.compare_exchange_weak(reach, end, std::memory_order_relaxed)) {}
     long count = 0;
@@ -978,7 +979,7 @@ long run_settle(Arena *a, size_t first, unsigned n, const uint64_t dirty[kRunMax
     for_each_part(first, n, [&](size_t g, uint64_t) {
         for (uint64_t m = dirty[k++]; m; m &= m - 1, count++) {
             size_t slot = g * kGroupSlots + unsigned(__builtin_ctzll(m));
-            if (slot != keep) header_wipe(a->base + slot * kSbSize);
+            header_wipe(a->base + slot * kSbSize);
         }
     });
     g_slots_used.add(long(n * kSbSize));
@@ -1065,7 +1066,7 @@ uintptr_t slots_take(unsigned n, size_t align, size_t phase, bool *dirty) {
                 attempt = -1;
                 continue;
             }
-            *dirty = run_settle(a, best, n, dirty_bits, best) != 0;
+            *dirty = run_settle(a, best, n, dirty_bits) != 0;
             return a->base + best * kSbSize;
         }
         if (committed_only || attempt > 0 || !add_arena(n * kSbSize + (align > kSbSize ? align : 0))) return 0;
@@ -1111,7 +1112,7 @@ bool slots_extend(uintptr_t first, unsigned have, unsigned want) {
         run_unmark(a, idx, n, dirty);
         return false;
     }
-    run_settle(a, idx, n, dirty, SIZE_MAX);
+    run_settle(a, idx, n, dirty);
     return true;
 }
 
@@ -2071,9 +2072,7 @@ Superblock *adopt(Heap *h, unsigned c) {
             // read again after the word (x86 keeps two reads in order: a word the program
             // wrote after large_alloc set the role is seen with that role).
             std::atomic_thread_fence(std::memory_order_acquire);
-            if ((w & kFlags) != (kDetached | kListed) ||
-                side_of(uintptr_t(sb))->role.load(std::memory_order_acquire) != kRoleSmall)
-                break;
+            if ((w & kFlags) != (kDetached | kListed) || role_of(sb) != kRoleSmall) break;
             if (!cas_hint(sb->remote, w, 0)) continue;
             // Ours now: its fields are stable and those of its latest detachment.
             sb->owner.store(h, std::memory_order_relaxed);
@@ -2530,6 +2529,16 @@ void medium_free(void *p, const char *op) {
  * run's slots beyond it stay untouched (nothing writes them but the program, which was
  * not promised them), and realloc copies no more than the program may have written. */
 inline LargeRecord &large_record(uintptr_t start) { return side_of(start)->large; }
+/* The block at start is live, `end` bytes long, in `slots` slots (0: a mapping of its
+ * own): its record first, then its role, which makes it findable. */
+LargeRecord &large_publish(uintptr_t start, size_t slots, size_t end) {
+    LargeRecord &r = large_record(start);
+    r.slots = uint32_t(slots);
+    r.end = end;
+    r.live.store(1, std::memory_order_relaxed);
+    side_of(start)->role.store(kRoleLarge, std::memory_order_release);
+    return r;
+}
 Counter g_large_in_use;  // bytes of live large blocks (their usable sizes)
 Counter g_large_mapped;  // bytes of large blocks' mappings of their own
 
@@ -2554,8 +2563,6 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
         bool dirty;
         start = slots_take(unsigned(slots), align, 0, &dirty);
         if (!start) return nullptr;
-        // (A dirty first slot may hold an old header where a stray free() would look.)
-        if (dirty) header_wipe(start);
         for (size_t k = 1; k < slots; k++)
             side_of(start + k * kSbSize)->role.store(kRoleInterior, std::memory_order_release);
         *clean = !dirty;
@@ -2569,11 +2576,7 @@ void *large_alloc(size_t size, size_t align, bool *clean) {
         g_mapped.add(long(need));
         *clean = true;
     }
-    LargeRecord &r = large_record(start);
-    r.slots = uint32_t(slots);
-    r.end = need;
-    r.live.store(1, std::memory_order_relaxed);
-    side_of(start)->role.store(kRoleLarge, std::memory_order_release);  // (the record first)
+    large_publish(start, slots, need);
     g_large_in_use.add(long(need));
     return reinterpret_cast<void *>(start);
 }
@@ -2654,10 +2657,7 @@ void *large_resize(void *p, size_t size) {
             side_of(start)->role.store(kRoleFree, std::memory_order_release);
             r->live.store(0, std::memory_order_relaxed);
             start = uintptr_t(target);
-            r = &large_record(start);
-            r->slots = 0;
-            r->live.store(1, std::memory_order_relaxed);
-            side_of(start)->role.store(kRoleLarge, std::memory_order_release);
+            r = &large_publish(start, 0, need);
         }
         g_large_mapped.add(long(need) - long(old_end));
         g_mapped.add(long(need) - long(old_end));
