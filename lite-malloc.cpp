@@ -69,7 +69,10 @@
  *   live view    the directory of counters lite-malloc-stat reads from outside (15)
  *   pair         two words swapped together by cmpxchg16b (section 3)
  *   canary       the second word of a free small block: its superblock's random value
- *   hand back    a heap's owner letting go of all of it (thread exit; section 13)
+ *   hand back    a thread giving up its heap at its exit (section 13): dormant, or let go
+ *   let go       a heap giving up what it owns: its superblocks are detached, its host too
+ *   dormant      a heap handed back whole, for the next thread to take; let go after the
+ *                decay delay, by trim, when memory runs out, or if too many or too big
  *   give         returning blocks, runs or slots to where they came from (remote_give,
  *                host_give, superblock_give, slots_give); "release" is said of pages
  *                only (purge)
@@ -192,8 +195,11 @@ constexpr unsigned kShards = LITE_MALLOC_ENGINES_COUNT;
  *   stats          a report on stderr at exit: 0 none, 1 text, 2 (or "json") JSON
  *   huge_pages     ask for huge pages where the heap is dense ("huge pages", section 6)
  *   run_cache_kb   medium runs a thread keeps for its next requests (section 8)
- *   outbox_blocks  blocks a thread batches per superblock before sending them (64)   */
-enum Opt : unsigned { kOptRetainMb, kOptDecayMs, kOptStats, kOptHugePages, kOptRunCacheKb, kOptOutboxBlocks, kOptCount };
+ *   outbox_blocks  blocks a thread batches per superblock before sending them (64)
+ *   dormant_heaps  heaps kept whole at their threads' exit for the next threads (section 13) */
+enum Opt : unsigned {
+    kOptRetainMb, kOptDecayMs, kOptStats, kOptHugePages, kOptRunCacheKb, kOptOutboxBlocks, kOptDormantHeaps, kOptCount
+};
 struct OptionInfo {
     const char *key, *env;
     long min, max, initial;
@@ -205,10 +211,12 @@ constexpr OptionInfo kOptions[kOptCount] = {
     {"huge_pages", "LITE_MALLOC_HUGE_PAGES", 0, 1, LITE_MALLOC_HUGE_PAGES ? 1 : 0},
     {"run_cache_kb", "LITE_MALLOC_RUN_CACHE_KB", 0, 1 << 16, 1024},
     {"outbox_blocks", "LITE_MALLOC_OUTBOX_BLOCKS", 1, 1024, 64},
+    {"dormant_heaps", "LITE_MALLOC_DORMANT_HEAPS", 0, 64, 4},
 };
 std::atomic<long> g_options[kOptCount] = {kOptions[0].initial, kOptions[1].initial, kOptions[2].initial,
-                                          kOptions[3].initial, kOptions[4].initial, kOptions[5].initial};
-static_assert(kOptCount == 6, "one initial value per option");
+                                          kOptions[3].initial, kOptions[4].initial, kOptions[5].initial,
+                                          kOptions[6].initial};
+static_assert(kOptCount == 7, "one initial value per option");
 inline long option(Opt o) { return g_options[o].load(std::memory_order_relaxed); }
 inline long retain_bytes() {  // -1: keep everything
     long mb = option(kOptRetainMb);
@@ -1636,6 +1644,8 @@ struct Heap {
     std::atomic<uintptr_t> link;       // in the stack of recycled heaps
     Heap *all_next;                    // the list of every heap ever made
     bool in_use;                       // given to a thread and not handed back
+    std::atomic<int> dormancy;         // kAwake, kDormant or kLettingGo (see heap_wake)
+    std::atomic<uint64_t> dormant_at;  // when it was handed back (ms), if kDormant
     std::atomic<bool> changing;        // its thread is changing what it owns (see Changing)
     uint64_t tail_check_at;            // when tail_trim looks at the tails next (ms)
     Held held;
@@ -1644,8 +1654,8 @@ struct Heap {
 
 Superblock g_empty{};  // a superblock with nothing in it: what current[] holds for "none"
 constexpr Heap::Heap(bool bootstrap)
-    : by_grains{}, current{}, host(nullptr), shard(0), link(0), all_next(nullptr), in_use(false), changing(false),
-      tail_check_at(0), held(bootstrap) {
+    : by_grains{}, current{}, host(nullptr), shard(0), link(0), all_next(nullptr), in_use(false), dormancy(0),
+      dormant_at(0), changing(false), tail_check_at(0), held(bootstrap) {
     for (auto &c : current) c = &g_empty;
     for (auto &c : by_grains) c = &g_empty;
 }
@@ -1670,7 +1680,7 @@ Counter g_threads_seen;   // threads that were given a heap
 pthread_key_t g_exit_key;
 std::atomic<int> g_exit_key_state{0};  // 0 none, 1 creating, 2 ready, 3 unavailable
 
-void heap_hand_back(Heap *h);
+void heap_hand_back(Heap *h, bool keep = true);
 
 void on_thread_exit(void *arg) {
     Heap *h = static_cast<Heap *>(arg);
@@ -1708,9 +1718,38 @@ void draw_secrets() {
     g_fast.link_key.compare_exchange_strong(none, key, std::memory_order_acq_rel);
 }
 
+/* Dormancy: a heap handed back keeps what it owns (section 13), so that the next thread
+ * takes it whole: its superblocks, their free lists and its host, without the walk of
+ * every free list that letting go costs (detach) or the adoptions and page faults of
+ * starting empty.  Its states, in `dormancy`:
+ *   kAwake       in use, or owning nothing (let go)
+ *   kDormant     handed back with what it owns, at `dormant_at`
+ *   kLettingGo   another thread is letting go of what it owns (dormant for the decay
+ *                delay, trim, memory exhausted, fork's child); nobody may take it meanwhile
+ * Whoever moves it out of kDormant by a CAS has it to itself. */
+enum : int { kAwake, kDormant, kLettingGo };
+Counter g_dormant;  // heaps kDormant
+void dormant_look(Heap *v);
+bool dormant_let_go_all();
+/* Take h, just popped from the recycled heaps, for a thread; false while another thread
+ * is letting go of it. */
+bool heap_wake(Heap *h) {
+    int s = h->dormancy.load(std::memory_order_acquire);
+    do
+        if (s == kLettingGo) return false;
+    while (!h->dormancy.compare_exchange_weak(s, kAwake, std::memory_order_acq_rel));
+    if (s == kDormant) g_dormant.add(-1);
+    return true;
+}
+
 Heap *heap_acquire() {
     draw_secrets();
-    Heap *h = reinterpret_cast<Heap *>(g_free_heaps.pop());
+    // A heap being let go right now is passed over (and pushed back after): at most a
+    // few, then a new heap.
+    Heap *h = nullptr, *passed[4];
+    unsigned n = 0;
+    while (n < 4 && (h = reinterpret_cast<Heap *>(g_free_heaps.pop())) && !heap_wake(h)) passed[n++] = h, h = nullptr;
+    while (n) g_free_heaps.push(uintptr_t(passed[--n]));
     if (!h) {
         h = static_cast<Heap *>(meta_alloc(sizeof(Heap)));
         if (!h) return nullptr;
@@ -1943,6 +1982,7 @@ void held_claim_idle(Heap *self) {
     Heap *v = g_idle_cursor.load(std::memory_order_acquire);
     Heap *next = v && v->all_next ? v->all_next : g_all_heaps.load(std::memory_order_acquire);
     if (!g_idle_cursor.compare_exchange_strong(v, next, std::memory_order_acq_rel) || !v || v == self) return;
+    if (v->dormancy.load(std::memory_order_relaxed) != kAwake) dormant_look(v);
     Held &o = v->held;
     if (!held_anything(o)) return;
     uint64_t puts = o.puts.load(std::memory_order_relaxed);
@@ -2171,6 +2211,9 @@ void *small_refill_owned(Heap *h, unsigned c) {
     sb = adopt(h, c);
     if (!sb) {
         sb = fresh_superblock();
+        // Memory exhausted: dormant heaps' superblocks may have the blocks, or empty
+        // ones may come back.
+        if (!sb && dormant_let_go_all() && !(sb = adopt(h, c))) sb = fresh_superblock();
         if (!sb) { set_enomem(); return nullptr; }
         init_small(sb, c, h);
     }
@@ -2211,6 +2254,11 @@ struct Host {
 };
 static_assert(sizeof(Host) <= kPage, "a host's header must fit its first page");
 
+/* The pages of a host in use or free and dirty (resident, or as good as). */
+__attribute__((no_sanitize("thread"))) size_t host_resident_bytes(const Host *host) {
+    uint64_t lo = peek(&host->map.lo) | peek(&host->dirty[0]), hi = peek(&host->map.hi) | peek(&host->dirty[1]);
+    return size_t(bits_set(lo) + bits_set(hi)) * kPage;
+}
 inline uint64_t host_sig(const Host *host) {
     return (uint64_t(uintptr_t(host)) * 0x9e3779b97f4a7c15 ^ g_fast.link_key.load(std::memory_order_relaxed)) & ~kHostFlags;
 }
@@ -2833,10 +2881,71 @@ void heap_let_go(Heap *h) {
     if (h->host) host_detach(h->host);
     h->host = nullptr;
 }
-void heap_hand_back(Heap *h) {
-    heap_let_go(h);
+/* Dormancy's bounds: at most dormant_heaps (an option, 4) heaps at once, each owning at
+ * most kDormantBytes of pages that may be resident (its blocks, its tails, its host's
+ * pages), or the retain limit's share if that is less: what a dormant heap owns is memory
+ * kept resident, as the retain limit's is (section 12). */
+constexpr size_t kDormantBytes = size_t(2) << 20;
+size_t dormant_budget() {
+    long retain = retain_limit(), most = option(kOptDormantHeaps);
+    if (!most) return 0;
+    return retain < 0 || size_t(retain / most) > kDormantBytes ? kDormantBytes : size_t(retain / most);
+}
+/* Does h own at most `budget` bytes of pages that may be resident? */
+bool resident_within(const Heap *h, size_t budget) {
+    size_t bytes = h->host ? host_resident_bytes(h->host) : 0;
+    for (Superblock *sb : h->current)
+        if (sb != &g_empty) {
+            size_t used = size_t(bump_pointer(sb) - reinterpret_cast<char *>(slot_of(sb)));
+            bytes += sb->resident_end > used ? sb->resident_end : used;
+        }
+    return bytes <= budget;
+}
+/* Hand h back: what it holds back goes at once; what it owns stays with it, dormant (see
+ * heap_wake), for the next thread, if `keep` and the bounds allow; else it is let go. */
+void heap_hand_back(Heap *h, bool keep) {
+    held_flush(h);
     h->in_use = false;
+    size_t budget = keep ? dormant_budget() : 0;
+    if (budget && g_dormant.v.fetch_add(1, std::memory_order_relaxed) >= option(kOptDormantHeaps))
+        budget = 0, g_dormant.add(-1);
+    if (budget) {  // (a place taken)
+        tail_trim(h, now_ms(), 1);  // its tails serve nobody until a thread takes it (huge regions stay)
+        if (resident_within(h, budget)) {
+            h->dormant_at.store(now_ms(), std::memory_order_relaxed);
+            h->dormancy.store(kDormant, std::memory_order_release);
+            g_free_heaps.push(uintptr_t(h));
+            return;
+        }
+        g_dormant.add(-1);
+    }
+    heap_let_go(h);
     g_free_heaps.push(uintptr_t(h));
+}
+/* Let go of what dormant heap v owns, on behalf of no thread.  False if v was taken
+ * meanwhile (or is being let go by another). */
+bool dormant_let_go(Heap *v) {
+    int s = kDormant;
+    if (!v->dormancy.compare_exchange_strong(s, kLettingGo, std::memory_order_acq_rel)) return false;
+    g_dormant.add(-1);
+    heap_let_go(v);
+    v->dormancy.store(kAwake, std::memory_order_release);
+    return true;
+}
+/* The idle scan's look at heap v (held_claim_idle): dormant for the decay delay, it is
+ * let go, as free pages are purged after it (section 12). */
+void dormant_look(Heap *v) {
+    if (v->dormancy.load(std::memory_order_acquire) == kDormant &&
+        now_ms() - v->dormant_at.load(std::memory_order_relaxed) >= decay_ms())
+        dormant_let_go(v);
+}
+/* Let go of every dormant heap (trim, memory exhausted).  True if any was. */
+bool dormant_let_go_all() {
+    bool any = false;
+    if (g_dormant.get() > 0)
+        for (Heap *v = g_all_heaps.load(std::memory_order_acquire); v; v = v->all_next)
+            any |= v->dormancy.load(std::memory_order_relaxed) == kDormant && dormant_let_go(v);
+    return any;
 }
 
 /* Forget what a heap holds back, without giving it back (fork's child, below). */
@@ -2849,14 +2958,17 @@ void held_drop(Held &o) {
 }
 
 /* fork: the child has one thread, and the heaps of the parent's other threads would hold
- * what they own forever.  The child hands them back as if those threads had exited, but
+ * what they own forever.  The child hands them back as if those threads had exited, and
+ * lets go of what they and the dormant heaps own (no thread is coming to take them), but
  * a thread that was inside a slow path when the parent forked may have left its heap
  * between two steps (an outbox bin half set up, a superblock detached but still
  * current), and handing that back would corrupt the shared structures:
  *  - what a heap holds back is dropped, not given back, if its owner or a claimer was
  *    inside it (`busy`, `claim`): at most one outbox and one run cache are lost;
- *  - a heap whose owner was changing what it owns (`changing`) is left alone: its
- *    superblocks and host stay stranded in the child (one heap per thread caught so).
+ *  - a heap whose owner (or a thread letting it go) was changing what it owns
+ *    (`changing`) is left alone: its superblocks and host stay stranded in the child
+ *    (one heap per thread caught so); one caught just before or after (kLettingGo) is
+ *    let go.
  * A thread caught in a fast path loses at most the block it was moving.  A purge
  * another thread had under way never ends here: the child may start its own.  (fork
  * copies memory page by page while the other threads run, so a store of theirs made
@@ -2872,9 +2984,14 @@ void after_fork_child() {
         if (o.busy.load(std::memory_order_relaxed) || o.claim.load(std::memory_order_relaxed)) held_drop(o);
         o.busy.store(0, std::memory_order_relaxed);  // nobody is inside any more
         o.claim.store(0, std::memory_order_relaxed);
-        if (!h->in_use || h == tls_heap || h->changing.load(std::memory_order_relaxed)) continue;
-        heap_hand_back(h);
+        if (h->changing.load(std::memory_order_relaxed)) continue;
+        if (h->dormancy.load(std::memory_order_relaxed) == kLettingGo) {  // whoever let it go is gone
+            heap_let_go(h);
+            h->dormancy.store(kAwake, std::memory_order_relaxed);
+        }
+        if (h->in_use && h != tls_heap) heap_hand_back(h, false);
     }
+    dormant_let_go_all();  // the child is one thread: nothing is kept for threads to come
 }
 
 /* ===================================================================================== *
@@ -2897,12 +3014,13 @@ NOINLINE void *alloc_big(size_t size, size_t align, bool *clean) {
                                                    : large_alloc(size, align, clean);
     };
     void *p = attempt();
-    if (!p && tls_heap != &g_bootstrap) {
+    if (!p) {
         // Out of memory (a limit, or no run of free slots long enough): the superblocks
-        // this heap owns, even empty ones, pin slots all over the store.  Let go of them
-        // and try once more.
-        heap_let_go(tls_heap);
-        p = attempt();
+        // this heap and the dormant ones own, even empty ones, pin slots all over the
+        // store.  Let go of them and try once more.
+        bool any = dormant_let_go_all();
+        if (tls_heap != &g_bootstrap) heap_let_go(tls_heap), any = true;
+        if (any) p = attempt();
     }
     if (!p) set_enomem();
     return p;
@@ -3167,6 +3285,18 @@ __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
     return pages * kPage;
 }
 
+/* Slots owned by dormant heaps (their superblocks and hosts): part of lite_stats'
+ * superblocks, until a thread takes the heap or it is let go. */
+__attribute__((no_sanitize("thread"))) size_t dormant_superblocks() {
+    size_t n = 0;
+    for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next) {
+        if (h->dormancy.load(std::memory_order_acquire) != kDormant) continue;
+        n += h->host != nullptr;
+        for (Superblock *sb : h->current) n += sb != &g_empty;
+    }
+    return n;
+}
+
 /* One reading of every figure, for every reader (lite_stats, the report, JSON,
  * malloc_info, mallinfo2): the public counters and, beside them, each engine's part. */
 struct Snapshot : lite_malloc_stats {
@@ -3277,8 +3407,9 @@ void report_json(Sink &k) {
           my_pid(), st.bytes_mapped, st.bytes_mapped_peak, st.bytes_reserved);
     k.put("\"in_use\":%zu,\"cached\":%zu,\"released\":%zu,\"pending\":%zu,\"superblocks\":%zu,", st.bytes_in_use,
           st.bytes_cached, st.bytes_released, st.bytes_pending, st.superblocks);
-    k.put("\"heaps\":%zu,\"heaps_in_use\":%zu,\"threads_seen\":%zu,\"huge_regions\":%zu,", st.threads, heaps_in_use,
-          st.threads_seen, st.huge_regions);
+    k.put("\"heaps\":%zu,\"heaps_in_use\":%zu,\"heaps_dormant\":%ld,\"dormant_superblocks\":%zu,\"threads_seen\":%zu,"
+          "\"huge_regions\":%zu,", st.threads, heaps_in_use, g_dormant.get(), dormant_superblocks(), st.threads_seen,
+          st.huge_regions);
     k.put("\"engines\":{\"small\":{\"in_use\":%zu,\"outboxes\":%zu,\"batches_sent\":%lu,\"blocks_sent\":%lu},",
           st.small_in_use, st.bytes_pending, (unsigned long)st.batches_sent, (unsigned long)st.blocks_sent);
     k.put("\"medium\":{\"in_use\":%zu,\"run_caches\":%zu},", st.medium_in_use, st.run_caches);
@@ -3332,7 +3463,8 @@ __attribute__((used)) const LiveDirectory g_live = {
      {"syscalls.mremap", &g_syscalls[kSysMremap]}, {"options.retain_mb", &g_options[kOptRetainMb]},
      {"options.decay_ms", &g_options[kOptDecayMs]}, {"options.stats", &g_options[kOptStats]},
      {"options.huge_pages", &g_options[kOptHugePages]}, {"options.run_cache_kb", &g_options[kOptRunCacheKb]},
-     {"options.outbox_blocks", &g_options[kOptOutboxBlocks]}}};
+     {"options.outbox_blocks", &g_options[kOptOutboxBlocks]},
+     {"options.dormant_heaps", &g_options[kOptDormantHeaps]}}};
 
 /* glibc's malloc_info(): its XML layout, lite-malloc's figures.  Each <size> is a small
  * class in use: its block size, the blocks in use and their bytes. */
@@ -3367,6 +3499,7 @@ __attribute__((used)) const LiveDirectory g_live = {
 /* Purge every free page (the mappings stay): what heaps hold back is given back first,
  * since it may empty superblocks and hosts.  True when anything was purged. */
 bool trim_all() {
+    dormant_let_go_all();
     for (Heap *h = g_all_heaps.load(std::memory_order_acquire); h; h = h->all_next)
         if (h == tls_heap) held_flush(h);
         else held_claim(h);

@@ -132,8 +132,8 @@ size_t lite_good_size(size_t size);
  * the length of the whole text: call with len 0 to size the buffer.  Never allocates. */
 size_t lite_stats_json(char *buf, size_t len);
 /* Run-time options by key (see the README's configuration table): retain_mb, decay_ms,
- * stats, huge_pages, run_cache_kb, outbox_blocks.  Each can change while the program runs
- * and takes effect at its next use.  0 on success; -1 with errno EINVAL for an unknown
+ * stats, huge_pages, run_cache_kb, outbox_blocks, dormant_heaps.  Each can change while
+ * the program runs and takes effect at its next use.  0 on success; -1 with errno EINVAL for an unknown
  * key or a value out of range (a negative retain_mb means -1: keep everything). */
 int    lite_option_get(const char *key, long *value);
 int    lite_option_set(const char *key, long value);

@@ -9,7 +9,8 @@
 # Fails on any ThreadSanitizer report, on a test failure, or if the positive control (a
 # deliberate race on a block from lite_malloc, src/tsan_units_race.c) is not reported.
 #
-# Tests: threads_random, producer_consumer, oversubscription, thread_churn.
+# Tests: threads_random, producer_consumer, oversubscription, thread_churn, dormant_heaps
+# (without its part that forks).
 # Not here:
 #   fork_load       forks a multi-threaded process and starts threads in the child, which
 #                   TSan does not support (die_after_fork); lite's fork safety is covered by
@@ -25,7 +26,7 @@ set -euo pipefail
 source "$(dirname "$0")/src/common.bash"
 [ -e "$TOP/lite-malloc.cpp" ] || fail "$TOP/lite-malloc.cpp is missing"
 
-TESTS=(threads_random producer_consumer oversubscription thread_churn)
+TESTS=(threads_random producer_consumer oversubscription thread_churn dormant_heaps)
 TCC='' TCXX=''
 for pair in "clang clang++" "$CC $CXX"; do
     read -r c cxx <<<"$pair"

@@ -107,9 +107,10 @@ int main(int argc, char **argv)
     watchdog(120);
     if (argc > 1 && strcmp(argv[1], "env") == 0) return child_env();
     if (argc > 1 && strcmp(argv[1], "defaults") == 0) {
-        const char *keys[] = {"retain_mb", "decay_ms", "stats", "huge_pages", "run_cache_kb", "outbox_blocks"};
-        long want[] = {512, 1000, 0, 1, 1024, 64};
-        for (int i = 0; i < 6; i++) CHECK(opt(keys[i]) == want[i], "default %s = %ld, documented %ld", keys[i], opt(keys[i]), want[i]);
+        const char *keys[] = {"retain_mb", "decay_ms", "stats", "huge_pages", "run_cache_kb", "outbox_blocks",
+                              "dormant_heaps"};
+        long want[] = {512, 1000, 0, 1, 1024, 64, 4};
+        for (int i = 0; i < 7; i++) CHECK(opt(keys[i]) == want[i], "default %s = %ld, documented %ld", keys[i], opt(keys[i]), want[i]);
         return 0;
     }
     char err[65536];
@@ -117,7 +118,8 @@ int main(int argc, char **argv)
     /* defaults, in a child with none of the variables set */
     {
         char *env[] = {"LITE_MALLOC_OPTIONS=", "LITE_MALLOC_RETAIN_MB=", "LITE_MALLOC_DECAY_MS=", "LITE_MALLOC_STATS=",
-                       "LITE_MALLOC_HUGE_PAGES=", "LITE_MALLOC_RUN_CACHE_KB=", "LITE_MALLOC_OUTBOX_BLOCKS=", NULL};
+                       "LITE_MALLOC_HUGE_PAGES=", "LITE_MALLOC_RUN_CACHE_KB=", "LITE_MALLOC_OUTBOX_BLOCKS=",
+                       "LITE_MALLOC_DORMANT_HEAPS=", NULL};
         int st = rerun(argv[0], "defaults", env, err, sizeof err);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "defaults child failed (%#x): %s", st, err);
         CHECK(!strstr(err, "lite-malloc:"), "warnings without any option set: %s", err);
@@ -151,6 +153,7 @@ int main(int argc, char **argv)
     CHECK(lite_option_set("huge_pages", 2) == -1 && errno == EINVAL, "huge_pages 2 accepted");
     errno = 0;
     CHECK(lite_option_set("outbox_blocks", 0) == -1 && errno == EINVAL, "outbox_blocks 0 accepted");
+    CHECK(lite_option_set("dormant_heaps", 65) == -1 && errno == EINVAL, "dormant_heaps 65 accepted");
     CHECK(lite_option_set("retain_mb", -7) == 0 && opt("retain_mb") == -1, "retain_mb -7 is not -1");
 
     /* retain_mb: 0 gives freed memory back at once, 128 keeps it */

@@ -263,6 +263,11 @@ static void engines_probe(const char *want) {
     CHECK(sscanf(want, "%15[a-z],%15[a-z]", a, b) == 2, "--engines-probe %s: want A,B", want);
     static const size_t x_size = 2600, y_size = 3600; /* two classes nobody has used */
     CHECK(malloc_usable_size(malloc(1)) > 0, "the main thread's heap (heap 0, engine 0)");
+    /* A thread's exit must let go of its heap's superblocks (listing them), not keep the
+     * heap whole for the next thread (dormant) */
+    long dormant_heaps;
+    CHECK(lite_option_get("dormant_heaps", &dormant_heaps) == 0 && lite_option_set("dormant_heaps", 0) == 0,
+          "lite_option_set(dormant_heaps, 0)");
 
     /* A: T1 (heap 1) lists S1, then T2 (heap 2) lists S2, both of class X; heap 0 adopts.
      * Several engines: it looks at its own (0, empty), then at 1: S1, "scan".  One engine:
@@ -292,6 +297,7 @@ static void engines_probe(const char *want) {
     printf("engines probe B: S3 %#lx, S4 %#lx (listed last); the next thread adopted %#lx: %s\n",
            (unsigned long)t3.sb, (unsigned long)t4.sb, (unsigned long)adopted[0], seen);
     CHECK(!strcmp(seen, b), "engines probe B: %s, expected %s", seen, b);
+    CHECK(lite_option_set("dormant_heaps", dormant_heaps) == 0, "lite_option_set(dormant_heaps)");
 }
 
 static int maps_contain(const char *path) {
