@@ -2891,13 +2891,18 @@ size_t dormant_budget() {
     if (!most) return 0;
     return retain < 0 || size_t(retain / most) > kDormantBytes ? kDormantBytes : size_t(retain / most);
 }
-/* Does h own at most `budget` bytes of pages that may be resident? */
-bool resident_within(const Heap *h, size_t budget) {
+/* Would h own at most `budget` bytes of pages that may be resident, once its tails are
+ * purged? */
+bool resident_within(Heap *h, size_t budget) {
     size_t bytes = h->host ? host_resident_bytes(h->host) : 0;
     for (Superblock *sb : h->current)
         if (sb != &g_empty) {
+            // Below the bump pointer, everything; above, up to resident_end (set for a
+            // reused slot), but no further than tail_trim leaves (huge regions: all).
             size_t used = size_t(bump_pointer(sb) - reinterpret_cast<char *>(slot_of(sb)));
-            bytes += sb->resident_end > used ? sb->resident_end : used;
+            size_t kept = region_is_huge(uintptr_t(sb)) ? kSbSize : tail_start(sb, uintptr_t(bump_pointer(sb)));
+            size_t tail = sb->resident_end < kept ? sb->resident_end : kept;
+            bytes += tail > used ? tail : used;
         }
     return bytes <= budget;
 }
@@ -2910,8 +2915,11 @@ void heap_hand_back(Heap *h, bool keep) {
     if (budget && g_dormant.v.fetch_add(1, std::memory_order_relaxed) >= option(kOptDormantHeaps))
         budget = 0, g_dormant.add(-1);
     if (budget) {  // (a place taken)
-        tail_trim(h, now_ms(), 1);  // its tails serve nobody until a thread takes it (huge regions stay)
         if (resident_within(h, budget)) {
+            // Its tails serve nobody until a thread takes it.  (Not before the test: a heap
+            // let go keeps them for whoever adopts its superblocks: the soak, whose heaps
+            // are all too big to stay dormant, faulted 15 times as often when they went.)
+            tail_trim(h, now_ms(), 1);
             h->dormant_at.store(now_ms(), std::memory_order_relaxed);
             h->dormancy.store(kDormant, std::memory_order_release);
             g_free_heaps.push(uintptr_t(h));

@@ -16,7 +16,10 @@
  *     that needs those slots for 1 MiB blocks, or for 1000-byte blocks, gets them: the
  *     allocator lets the dormant heaps go before it reports ENOMEM (not under
  *     ThreadSanitizer: it forks a threaded process and starts threads in the child);
- *  6. the option dormant_heaps 0: a thread's exit lets go of everything at once.
+ *  6. the option dormant_heaps 0: a thread's exit lets go of everything at once;
+ *  7. a heap too big to stay dormant: a thread that filled 12 superblocks (one per class)
+ *     about half-way (3 MiB of pages, all resident; the bound is 2 MiB) and freed
+ *     everything is let go at its exit.
  * Pointer arrays come from mmap, so they do not depend on the allocator under test.
  */
 #include "check.h"
@@ -77,6 +80,24 @@ static void *taker(void *arg)
     first_block = malloc(SIZE);
     CHECK(dormant() == 0, "a thread running on the only dormant heap: heaps_dormant %ld", dormant());
     free(first_block);
+    pthread_barrier_wait(&kept);
+    return NULL;
+}
+
+/* Part 7: about 256 KiB of blocks of each of 12 classes, all freed before the exit. */
+static void *big_heap(void *arg)
+{
+    (void)arg;
+    enum { N = 4096 };
+    static void *v[N];
+    for (int c = 0; c < 12; c++) {
+        size_t size = 64 + (size_t)c * 64, n = (256 << 10) / size;
+        for (size_t i = 0; i < n; i++) {
+            CHECK((v[i] = malloc(size)) != NULL, "malloc");
+            memset(v[i], 3, size);
+        }
+        for (size_t i = 0; i < n; i++) free(v[i]);
+    }
     pthread_barrier_wait(&kept);
     return NULL;
 }
@@ -211,5 +232,11 @@ int main(void)
     run_threads(keeper, 1, args);
     CHECK(dormant() == 0, "6: %ld dormant heaps with dormant_heaps 0", dormant());
     for (int i = 0; i < PER; i++) free(many[i]);
+    CHECK(lite_option_set("dormant_heaps", MOST_DORMANT) == 0, "lite_option_set(dormant_heaps)");
+
+    /* 7 */
+    malloc_trim(0);
+    run_threads(big_heap, 1, NULL);
+    CHECK(dormant() == 0, "7: %ld dormant heaps after a thread with 3 MiB in its superblocks exited", dormant());
     return check_failures ? 1 : 0;
 }
