@@ -12,10 +12,11 @@
  * list; blocks of other heaps wait in its queue while their cache lines arrive, then go
  * into its outbox and back to their superblocks in batches, one CAS each.  A superblock
  * its owner used up is detached: the frees that come back count it down, and the last
- * one sends it to the slot store, whoever makes it.  Sizes above the small classes are
- * runs of pages inside host slots, or runs of whole slots; every slot comes from the one
- * slot store and goes back to it, so any size reuses what any size freed, and free pages
- * unused for the decay delay go back to the OS.  No lock is taken anywhere.
+ * one sends it to the slot store, whoever makes it.  A thread's heap outlives it, dormant,
+ * for the next thread to take whole, within bounds (section 13).  Sizes above the small
+ * classes are runs of pages inside host slots, or runs of whole slots; every slot comes
+ * from the one slot store and goes back to it, so any size reuses what any size freed,
+ * and free pages unused for the decay delay go back to the OS.  No lock is taken anywhere.
  *
  * Sections, in layer order:
  *   1. configuration, run-time options    9. small engine
