@@ -2255,7 +2255,8 @@ struct Host {
 };
 static_assert(sizeof(Host) <= kPage, "a host's header must fit its first page");
 
-/* The pages of a host in use or free and dirty (resident, or as good as). */
+/* The pages of a host in use or free and dirty (resident, or as good as); the others are
+ * clean. */
 __attribute__((no_sanitize("thread"))) size_t host_resident_bytes(const Host *host) {
     uint64_t lo = peek(&host->map.lo) | peek(&host->dirty[0]), hi = peek(&host->map.hi) | peek(&host->dirty[1]);
     return size_t(bits_set(lo) + bits_set(hi)) * kPage;
@@ -2907,28 +2908,28 @@ bool resident_within(Heap *h, size_t budget) {
         }
     return bytes <= budget;
 }
+/* A place among the dormant heaps, if one is free. */
+bool dormant_place() {
+    if (g_dormant.v.fetch_add(1, std::memory_order_relaxed) < option(kOptDormantHeaps)) return true;
+    g_dormant.add(-1);
+    return false;
+}
 /* Hand h back: what it holds back goes at once; what it owns stays with it, dormant (see
  * heap_wake), for the next thread, if `keep` and the bounds allow; else it is let go. */
 void heap_hand_back(Heap *h, bool keep) {
     held_flush(h);
     h->in_use = false;
     size_t budget = keep ? dormant_budget() : 0;
-    if (budget && g_dormant.v.fetch_add(1, std::memory_order_relaxed) >= option(kOptDormantHeaps))
-        budget = 0, g_dormant.add(-1);
-    if (budget) {  // (a place taken)
-        if (resident_within(h, budget)) {
-            // Its tails serve nobody until a thread takes it.  (Not before the test: a heap
-            // let go keeps them for whoever adopts its superblocks: the soak, whose heaps
-            // are all too big to stay dormant, faulted 15 times as often when they went.)
-            tail_trim(h, now_ms(), 1);
-            h->dormant_at.store(now_ms(), std::memory_order_relaxed);
-            h->dormancy.store(kDormant, std::memory_order_release);
-            g_free_heaps.push(uintptr_t(h));
-            return;
-        }
-        g_dormant.add(-1);
+    if (budget && resident_within(h, budget) && dormant_place()) {
+        // Its tails serve nobody until a thread takes it.  (Only now: a heap let go keeps
+        // them for whoever adopts its superblocks; the soak, whose heaps are all too big to
+        // stay dormant, faulted 15 times as often when they went.)
+        tail_trim(h, now_ms(), 1);  // (huge regions stay whole)
+        h->dormant_at.store(now_ms(), std::memory_order_relaxed);
+        h->dormancy.store(kDormant, std::memory_order_release);
+    } else {
+        heap_let_go(h);
     }
-    heap_let_go(h);
     g_free_heaps.push(uintptr_t(h));
 }
 /* Let go of what dormant heap v owns, on behalf of no thread.  False if v was taken
@@ -3285,10 +3286,7 @@ __attribute__((no_sanitize("thread"))) size_t host_clean_bytes() {
         for (size_t i = 0; i < slots; i++) {
             uintptr_t slot = a->base + i * kSbSize;
             if (side_of(slot)->role.load(std::memory_order_relaxed) != kRoleHost) continue;
-            auto *host = reinterpret_cast<Host *>(slot);
-            uint64_t lo = peek(&host->map.lo) | peek(&host->dirty[0]);
-            uint64_t hi = peek(&host->map.hi) | peek(&host->dirty[1]);
-            pages += unsigned(bits_set(~lo) + bits_set(~hi));
+            pages += kSbPages - host_resident_bytes(reinterpret_cast<Host *>(slot)) / kPage;
         }
     }
     return pages * kPage;
