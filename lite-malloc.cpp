@@ -38,9 +38,13 @@
  *   group        64 slots sharing two bitmap words (used, dirty) in the slot store
  *   slot store   the arenas' free slots: taken and given back in runs, coalescing
  *   superblock   a slot's header view; a small superblock holds blocks of one class
- *   colour       where in its slot's first page a small superblock's header sits (one of
- *                8 places, by the slot's number), so that headers spread over L1 sets
- *   host         a slot whose pages are handed out as medium runs (page 0: its header)
+ *   colour       where in its slot a small superblock's header sits (one of 8 places, a
+ *                page and 512 bytes apart, by the slot's number), so that headers and
+ *                busy pages spread over the sets of the L1 cache and of the TLB
+ *   body, head   a small superblock's blocks above its header, carved first, and those
+ *                below it, carved last (section 6)
+ *   host         a slot whose pages are handed out as medium runs (page 0: its header;
+ *                its colour's page is never a run's)
  *   run          consecutive pages of a host (a medium block) or slots (a large block)
  *   record       a large block's length, its run's and whether it is live: kept in the
  *                side table (SideSlot), since the block starts its slot
@@ -157,20 +161,21 @@ constexpr size_t kGrain = LITE_MALLOC_MIN_ALIGN;             // block spacing an
 static_assert(kGrain == 8 || kGrain == 16, "LITE_MALLOC_MIN_ALIGN must be 8 or 16");
 /* Superblocks are 512 KiB, aligned to their size: big enough that size classes up to
  * 48 KiB waste under 10% (a 256 KiB superblock could not do better than 17% near
- * 25 KiB), and a host superblock fits medium runs up to 508 KiB. */
+ * 25 KiB), and a host superblock fits medium runs up to 480 KiB (kMediumPages). */
 constexpr unsigned kSbShift = 19;
 constexpr size_t kSbSize = size_t(1) << kSbShift;
 constexpr size_t kSbPages = kSbSize / kPage;
 constexpr size_t kSbHeader = 128;                             // small superblock header
-constexpr uintptr_t kColours = 8, kColourStep = 128;           // a small header's places (colour_of)
-constexpr unsigned kColourShift = 7;                           // log2(kColourStep)
-constexpr size_t kColoured = (kColours - 1) * kColourStep + kSbHeader;  // the first page's part they take
-static_assert(kColourStep == uintptr_t(1) << kColourShift, "kColourShift is log2(kColourStep)");
+// A small header's places (colour_of): colour k puts it k pages and k * 512 bytes into its slot.
+constexpr uintptr_t kColours = 8, kColourLine = 512, kColourStep = kPage + kColourLine;
 constexpr size_t kSmallMax =                                   // largest small block
     (size_t(LITE_MALLOC_MINIBLOCK_CACHE_SIZE) * 8 + kGrain - 1) / kGrain * kGrain;
 constexpr size_t kFastMax = kSmallMax < 8192 ? kSmallMax : 8192;  // malloc's one-load class lookup
-constexpr size_t kMediumPages = LITE_MALLOC_SUPERBLOCK_CACHE_SIZE;  // largest run in a host
-static_assert(kMediumPages >= 4 && kMediumPages < kSbPages, "SUPERBLOCK_CACHE_SIZE: 4..127");
+static_assert(LITE_MALLOC_SUPERBLOCK_CACHE_SIZE >= 4 && LITE_MALLOC_SUPERBLOCK_CACHE_SIZE < kSbPages,
+              "SUPERBLOCK_CACHE_SIZE: 4..127");
+// The largest run in a host: one of a host's first kColours pages is its colour's (fits_host).
+constexpr size_t kMediumPages =
+    LITE_MALLOC_SUPERBLOCK_CACHE_SIZE < kSbPages - kColours ? LITE_MALLOC_SUPERBLOCK_CACHE_SIZE : kSbPages - kColours;
 static_assert(LITE_MALLOC_MINIBLOCK_CACHE_SIZE >= 2 && LITE_MALLOC_MINIBLOCK_CACHE_SIZE <= 6144, "MINIBLOCK_CACHE_SIZE: 2..6144");
 static_assert(LITE_MALLOC_ENGINES_COUNT >= 1 && LITE_MALLOC_ENGINES_COUNT <= 1024, "ENGINES");
 constexpr size_t kGroupSlots = 64;                            // superblock slots per bitmap word
@@ -482,6 +487,11 @@ inline void set_enomem() { errno = ENOMEM; }
  * mapped, null included: it does not fault, but measured on an AMD EPYC a prefetchw of
  * null costs about 30 ns, each time (a TLB keeps no translation of a page not mapped). */
 inline void prefetch_for_write(const void *p) { asm volatile("prefetchw %0" : : "m"(*static_cast<const char *>(p))); }
+/* p, or q when p is null: a test and a cmov (gcc compares and moves through a copy). */
+inline const void *either(const void *p, const void *q) {
+    asm("test %0, %0\n\tcmovz %1, %0" : "+r"(p) : "r"(q) : "cc");
+    return p;
+}
 
 /* Two words swapped together by cmpxchg16b.  What they mean is the user's: a stack's head
  * and its version (VersionedStack), the metadata pool's next byte and chunk end, a host's
@@ -1140,15 +1150,25 @@ constexpr size_t kFastLen = kFastMax / kGrain + 1;    // Heap::by_grains
 /* A class's first block sits at the block size's own alignment (its lowest set bit, up to
  * a page, at least past the header), so that every block is aligned that far: aligned
  * requests up to a page take a class instead of a page run.  (Past a coloured header it
- * is the first such offset after the header, at most 1 KiB into the slot; the class table
- * counts with the furthest: first_block_coloured.) */
+ * is the first such offset after the header, and the head starts at it; the class table
+ * counts with the colour that leaves the fewest blocks: least_blocks.) */
 constexpr size_t first_block(size_t size) {
     size_t natural = size & (~size + 1);
     return natural > kPage ? kPage : natural < kSbHeader ? kSbHeader : natural;
 }
-/* The first block's offset in the slot under the furthest colour: the class table keeps
- * its density bound under every colour. */
-constexpr size_t first_block_coloured(size_t size) { return (kColoured + first_block(size) - 1) / first_block(size) * first_block(size); }
+/* The fewest blocks a superblock of `size` holds, over every colour: its body (from past
+ * the header to the slot's end) and its head (from the class's first offset up to the
+ * header), as init_small lays them out.  (A full superblock may have every page of its
+ * slot resident, under a huge page: the class table's density bound counts the slot.) */
+constexpr size_t least_blocks(size_t size) {
+    size_t least = kSbSize, align = first_block(size);
+    for (size_t k = 0; k < kColours; k++) {
+        size_t colour = k * kColourStep, first = align < colour + kSbHeader ? (colour + kSbHeader + align - 1) / align * align : align;
+        size_t blocks = (kSbSize - first) / size + (colour > align ? (colour - align) / size : 0);
+        if (blocks < least) least = blocks;
+    }
+    return least;
+}
 struct ClassTable {
     uint32_t size[kMaxClasses] = {};
     uint32_t first[kMaxClasses] = {};          // offset of the first block in a superblock
@@ -1170,12 +1190,15 @@ constexpr ClassTable make_classes() {
             // The largest class whose footprint per block (in 1/1000 of the request) keeps
             // the bound for lo; if none does, the largest with lo's own number of blocks per
             // superblock (as dense for lo as lo itself, and no run of classes 16 B apart).
-            size_t limit_x1000 = lo <= 8192 ? 1060 : 1100, same = lo;
+            size_t limit_x1000 = lo <= 8192 ? 1060 : 1100, same = lo, lo_blocks = least_blocks(lo);
             bool met = false;
-            auto blocks = [](size_t c) { return (kSbSize - first_block_coloured(c)) / c; };
             for (size_t c = lo; c <= kSmallMax; c += kGrain) {
-                if (kSbSize * 1000 / blocks(c) <= lo * limit_x1000) best = c, met = true;
-                else if (blocks(c) == blocks(lo)) same = c;
+                size_t n = least_blocks(c);
+                // (Past the bound, with fewer blocks than lo's, no larger class passes either
+                // test: the loop stays within constexpr evaluation limits, clang's too.)
+                if (c * 1000 > lo * limit_x1000 && n < lo_blocks) break;
+                if (kSbSize * 1000 / n <= lo * limit_x1000) best = c, met = true;
+                else if (n == lo_blocks) same = c;
                 if (forced_class(c)) break;
             }
             if (!met) best = same;
@@ -1269,21 +1292,26 @@ struct Superblock {
     // its owner writes at every malloc and free
     std::atomic<Heap *> owner;   // the heap that allocates from it; null if none
     // The bump pointer (the first block never handed out; others read it to validate), as
-    // an offset from the end of the header: one unsigned compare of a pointer's offset
-    // tells both "in the header" and "never handed out" (outside_blocks).
+    // an offset from the end of the header, 32 bits: one unsigned compare of a pointer's
+    // offset tells both "in the header" and "never handed out" (outside_blocks), in the
+    // body and in the head, whose offsets wrap round (see blocks_start).
     std::atomic<uint32_t> bump;
-    uint32_t pad0_;
+    std::atomic<uint32_t> body_carved;  // bytes of the body carved (from its first block)
     uint64_t canary;             // this incarnation's canary (see Block); never 0
     uint32_t block_size;
-    uint32_t capacity;
+    uint16_t capacity;           // blocks in all (at most kMaxCapacity)
+    uint16_t body_capacity;      // blocks in the body (the rest: the head's)
     uint64_t magic;              // n % block_size == 0  <=>  n * magic < magic
     uint16_t first;              // offset of the first block
     uint8_t kind;
     uint8_t size_class;
     // The owner's, rarely: the pages below `resident_end` (an offset in the slot) may be resident,
-    // since `resident_at` (ms); those above the bump pointer are the tail (tail_trim).
+    // since `resident_at` (ms); those above the bump pointer are the tail, and those of the
+    // head too if `head_resident` (tail_trim).
     uint32_t resident_end;
     uint64_t resident_at;
+    bool head_resident;
+    uint32_t bump_end;           // the bump offset once every block is carved
     // line 1: written all the time, by the owner (its lists) and by batches of remote frees
     alignas(64) Block *free;     // the owner's free list
     Block *reserve;              // more free blocks of the owner's, taken when `free` runs dry
@@ -1292,25 +1320,30 @@ struct Superblock {
 };
 static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two cache lines");
 
-/* Colours.  A small superblock's header sits at one of kColours places 128 bytes apart at
- * the start of its slot's first page, chosen by the slot's number (its colour), and its
- * blocks start after it.  Slots are 512 KiB-aligned, so headers all at the slot's start
- * would fall in the same two sets of the L1 cache (whose set is chosen by the address
- * bits below the page size): a thread using more than eight size classes at once missed
- * L1 on most headers it touched, at every malloc and free (churn, 24 classes: 3.8 L1
- * misses per malloc+free pair in callgrind's cache model, 1.8 with colours).  Colours
- * are a whole header apart (with 64 bytes, one set held a colour's first lines and the
- * previous colour's second lines, and churn ran no faster than without colours).  Hosts
- * keep their headers at the slot's start and leave the rest of the coloured part unused
- * (kColoured), so that the free fast path, which reads the coloured owner word of the
- * slot of any pointer in the first arena but a slot's first byte (where a large block
- * starts), reads there a word that is null: host_fresh stores it.  The first arena is
- * aligned beyond the colour bits (to its size), so an offset in it has the same ones as
- * the address. */
-/* The colour's offset, from any address in the slot: the slot number's low bits, shifted
- * into place (one shift, one mask). */
-constexpr uintptr_t colour_of(uintptr_t a) { return (a >> (kSbShift - kColourShift)) & ((kColours - 1) << kColourShift); }
+/* Colours.  A small superblock's header sits colour * (4 KiB + 512 bytes) into its slot,
+ * the colour (0-7) being the slot number's low bits; its blocks start after it, and those
+ * below it (its head) are carved last (blocks_start).  Slots are 512 KiB-aligned, and a
+ * superblock's busy blocks are its first ones (the free list is last in, first out), so
+ * without colours the busy lines and pages of every class sat at the same offsets:
+ *  - in the L1 cache, whose set comes from the address bits below the page size, the
+ *    headers of more than eight classes at once shared two sets (churn, 24 classes: 3.8
+ *    L1 misses per malloc+free pair in callgrind's cache model, 1.8 with the headers 128
+ *    bytes apart in the first page);
+ *  - in the TLB, whose set comes from the low bits of the page number, the busy pages of
+ *    a thread's classes shared a few sets: churn (8-512 B, 4096 blocks live) took 30 ns
+ *    a pair with the headers in the first page, 21 with a page between colours as well
+ *    (mimalloc 2.0.9: 21, tcmalloc: 15); 256 pages visited at random, 512 KiB apart, took
+ *    35 ns a visit, and 17 at offsets spread over 16 pages.
+ * The free fast path reads the coloured owner word of the slot of any pointer in the
+ * first arena but a slot's first byte (where a large block starts), so a host keeps its
+ * colour's page out of its runs, with a null owner word (host_reserved).  The first arena
+ * is aligned beyond the colour bits, so an offset in it has the same ones as the address. */
+/* The colour's offset, from any address in the slot: the slot number's low bits, times
+ * kColourStep.  A shift and a mask (the colour times 512), and one lea (times 9). */
+constexpr uintptr_t colour_page(uintptr_t a) { return (a >> kSbShift) & (kColours - 1); }
+static_assert(kColourStep == 9 * kColourLine && kColourLine == uintptr_t(1) << (kSbShift - 10), "colour_of's arithmetic");
 static_assert(kArenaMin % (kSbSize * kColours) == 0, "the first arena must be aligned beyond the colour bits");
+constexpr uintptr_t colour_of(uintptr_t a) { return ((a >> 10) & ((kColours - 1) * kColourLine)) * 9; }
 inline uintptr_t slot_of(const void *sb) { return uintptr_t(sb) & ~(kSbSize - 1); }
 inline Superblock *small_header(uintptr_t slot) { return reinterpret_cast<Superblock *>(slot + colour_of(slot)); }
 /* The small superblock header p's slot would have. */
@@ -1324,29 +1357,54 @@ inline Role role_of(const Superblock *sb) {
     SideSlot *side = side_of(uintptr_t(sb));
     return side ? Role(side->role.load(std::memory_order_acquire)) : kRoleFree;
 }
+/* A small superblock's blocks are carved in two parts: the body, from its header to its
+ * slot's end, then the head, below the header (section 6, colours), from the class's
+ * first offset in the slot up to the header.  The bump pointer is an offset from the
+ * header's end in 32 bits, so in the head it wraps round (a head block's offset is 2^32
+ * less its distance below the header's end): every offset of the body is below every one
+ * of the head, and those of the header above both, so "handed out" is still one unsigned
+ * compare with the bump offset, in either part (outside_blocks). */
 inline char *blocks_start(Superblock *sb) { return reinterpret_cast<char *>(sb) + sb->first; }
+inline char *head_start(Superblock *sb) { return reinterpret_cast<char *>(slot_of(sb)) + kClasses.first[sb->size_class]; }
+inline bool carving_head(uint32_t bump) { return int32_t(bump) < 0; }
 inline char *bump_pointer(Superblock *sb) {
-    return reinterpret_cast<char *>(sb) + kSbHeader + sb->bump.load(std::memory_order_relaxed);
+    return reinterpret_cast<char *>(sb) + kSbHeader + int32_t(sb->bump.load(std::memory_order_relaxed));
 }
 inline void set_bump(Superblock *sb, const char *p) {
-    sb->bump.store(uint32_t(p - reinterpret_cast<char *>(sb) - kSbHeader), std::memory_order_relaxed);
+    uint32_t offset = uint32_t(p - reinterpret_cast<char *>(sb) - kSbHeader);
+    sb->bump.store(offset, std::memory_order_relaxed);
+    if (!carving_head(offset)) sb->body_carved.store(offset - (sb->first - kSbHeader), std::memory_order_relaxed);
 }
-inline char *blocks_end(Superblock *sb) { return blocks_start(sb) + size_t(sb->capacity) * sb->block_size; }
-/* The same, for a superblock another thread may be setting up (statistics, hints): plain
- * reads that ThreadSanitizer leaves alone (block_size and capacity share a word). */
-__attribute__((no_sanitize("thread"))) inline uintptr_t peek_blocks_end(const Superblock *sb) {
-    static_assert(sizeof(sb->block_size) == 4 && sizeof(sb->capacity) == 4, "block_size, capacity: one word");
-    uint64_t sizes = peek(&sb->block_size);
-    return uintptr_t(sb) + uint16_t(peek(&sb->first)) + (sizes >> 32) * uint32_t(sizes);
+inline bool carved_all(Superblock *sb) { return sb->bump.load(std::memory_order_relaxed) == sb->bump_end; }
+/* Blocks carved so far (handed out at least once, or on the free list). */
+inline uint32_t carved(Superblock *sb) {
+    const char *bump = bump_pointer(sb);
+    return carving_head(sb->bump.load(std::memory_order_relaxed))
+               ? sb->body_capacity + uint32_t((bump - head_start(sb)) / sb->block_size)
+               : uint32_t((bump - blocks_start(sb)) / sb->block_size);
 }
-/* And its bump pointer, read as plainly. */
+/* Its bump pointer, for a superblock another thread may be setting up (statistics,
+ * hints): a plain read that ThreadSanitizer leaves alone. */
 __attribute__((no_sanitize("thread"))) inline uintptr_t peek_bump(const Superblock *sb) {
-    return uintptr_t(sb) + kSbHeader + uint32_t(peek(&sb->bump));  // (the low half of the word)
+    return uintptr_t(sb) + kSbHeader + intptr_t(int32_t(uint32_t(peek(&sb->bump))));  // (the low half of the word)
 }
-bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
-    const char *q = static_cast<const char *>(p);
-    return q >= blocks_start(sb) && q < bump_pointer(sb) &&
-           uint64_t(q - blocks_start(sb)) * sb->magic < sb->magic;  // a multiply, not a divide
+/* q's offset from the first block of the part of sb (body or head) it falls in, if it is
+ * in a carved block; else kNotCarved (times a magic, never below it: small_block_ok says
+ * no).  In the body, one compare. */
+constexpr uint64_t kNotCarved = ~uint64_t(0);
+inline uint64_t head_offset(Superblock *sb, const char *q) {
+    uint32_t bump = sb->bump.load(std::memory_order_relaxed);
+    const char *head = head_start(sb);
+    bool in = carving_head(bump) && q >= head && q < reinterpret_cast<const char *>(sb) &&
+              uint32_t(q - reinterpret_cast<const char *>(sb) - kSbHeader) < bump;  // (offsets as bump's)
+    return in ? uint64_t(q - head) : kNotCarved;
+}
+__attribute__((always_inline)) inline uint64_t carved_offset(Superblock *sb, const char *q) {
+    uint32_t from = uint32_t(q - reinterpret_cast<const char *>(sb) - sb->first);  // (below the body: huge)
+    return from < sb->body_carved.load(std::memory_order_relaxed) ? from : head_offset(sb, q);
+}
+__attribute__((always_inline)) inline bool small_block_ok(Superblock *sb, const void *p) {  // the start of a block handed out
+    return carved_offset(sb, static_cast<const char *>(p)) * sb->magic < sb->magic;  // a multiply, not a divide
 }
 
 /* Blocks of 16 bytes and more carry a canary (in the default build, all of them). */
@@ -1521,7 +1579,7 @@ bool region_usable(uintptr_t region) {
 __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     if (side_of(slot)->role.load(std::memory_order_acquire) != kRoleSmall) return false;
     Superblock *sb = small_header(slot);
-    if (peek_bump(sb) < peek_blocks_end(sb)) return false;  // not carved to its end
+    if (uint32_t(peek(&sb->bump)) != sb->bump_end) return false;  // not carved to its end
     uintptr_t w = peek(&sb->remote);
     if (w & kEmptied) return false;
     if (w & kDetached) return long(remote_count(w)) * 2 >= long(sb->capacity);
@@ -2003,11 +2061,17 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     // The first block: at the class's offset in the slot (its alignment), or the first
     // multiple of it past the coloured header.
     size_t colour = uintptr_t(sb) - slot_of(sb), first = kClasses.first[c];
+    size_t head = colour > first ? (colour - first) / bs : 0;  // (the head: from the class's offset up to the header)
     if (first < colour + kSbHeader) first = round_up(colour + kSbHeader, first);
     sb->first = uint16_t(first - colour);
-    size_t fits = (kSbSize - first) / bs;
-    sb->capacity = uint32_t(fits < kMaxCapacity ? fits : kMaxCapacity);
+    size_t body = (kSbSize - first) / bs;
+    if (body > kMaxCapacity) body = kMaxCapacity;
+    if (head > kMaxCapacity - body) head = kMaxCapacity - body;
+    sb->body_capacity = uint16_t(body);
+    sb->capacity = uint16_t(body + head);
     sb->free = sb->reserve = nullptr;
+    set_bump(sb, head ? head_start(sb) + head * bs : blocks_start(sb) + body * bs);
+    sb->bump_end = sb->bump.load(std::memory_order_relaxed);
     set_bump(sb, blocks_start(sb));
     // A fresh canary for each incarnation of the slot: canaries a former one left in the
     // memory (at other offsets, under another class) never match this one's.
@@ -2027,13 +2091,17 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
  * one per extend, spent 46% of a malloc/free loop in the refill and its clock read). */
 void extend(Superblock *sb) {
     size_t bs = sb->block_size;
-    char *first = bump_pointer(sb), *b = first;
     size_t least = kExtendFirst / bs ? kExtendFirst / bs : 1;
     size_t most = kExtendBytes / bs > kExtendBlocks ? kExtendBytes / bs : kExtendBlocks;
-    size_t n = size_t(first - blocks_start(sb)) / bs;  // as many as were threaded before
-    n = n < least ? least : n > most ? most : n;
-    size_t left = size_t(blocks_end(sb) - first) / bs;
+    size_t done = carved(sb), n = done < least ? least : done > most ? most : done;  // as many as before
+    char *first = bump_pointer(sb);
+    if (done == sb->body_capacity) {  // the body carved: on into the head, in use from now on
+        first = head_start(sb);
+        sb->head_resident = false;
+    }
+    size_t left = (done < sb->body_capacity ? sb->body_capacity : sb->capacity) - done;  // (in this part)
     if (n > left) n = left;
+    char *b = first;
     for (size_t i = 1; i < n; i++, b += bs) reinterpret_cast<Block *>(b)->set_next(reinterpret_cast<Block *>(b + bs));
     reinterpret_cast<Block *>(b)->set_next(sb->free);
     sb->free = reinterpret_cast<Block *>(first);
@@ -2062,10 +2130,10 @@ bool collect_remote(Superblock *sb) {
 }
 
 /* Blocks on the owner's lists of sb (a walk: only thread exit and statistics ask).
- * Another thread may be using the lists, so every link is checked to stay inside sb. */
+ * Another thread may be using the lists, so every link is checked to stay inside sb's slot. */
 __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb) {
     uint32_t n = 0;
-    uintptr_t lo = uintptr_t(sb) + sb->first, hi = peek_blocks_end(sb), key = Block::key();  // (no inline call: TSan)
+    uintptr_t lo = uintptr_t(sb) & ~(kSbSize - 1), hi = lo + kSbSize, key = Block::key();  // (no inline call: TSan)
     Block *lists[2] = {sb->free, sb->reserve};
     for (Block *list : lists)
         for (uintptr_t b = uintptr_t(list); b && n < sb->capacity; b = reinterpret_cast<Block *>(b)->link ^ key, n++)
@@ -2076,8 +2144,7 @@ __attribute__((no_sanitize("thread"))) uint32_t free_list_length(Superblock *sb)
 /* The owner h lets go of sb (see section 6).  Returns false, with sb still h's, when other
  * threads gave blocks back meanwhile: the caller collects them and carries on. */
 bool detach(Superblock *sb, Heap *h) {
-    uint32_t spare = free_list_length(sb) +
-                     uint32_t((blocks_end(sb) - bump_pointer(sb)) / sb->block_size);
+    uint32_t spare = free_list_length(sb) + (sb->capacity - carved(sb));
     DEBUG_CHECK(spare <= sb->capacity, "more free blocks than the superblock holds", sb);
     if (kDebug) {
         debug_check_list(sb, sb->free, "the free list");
@@ -2134,6 +2201,7 @@ Superblock *fresh_superblock() {
     if (sb) {
         sb->resident_end = dirty ? uint32_t(kSbSize) : 0;
         sb->resident_at = now_ms();
+        sb->head_resident = dirty && colour_page(slot);
     }
     return sb;
 }
@@ -2143,12 +2211,21 @@ Superblock *fresh_superblock() {
  * nobody until it gets there, and the slot store cannot purge them (the owner may extend
  * into them at any moment).  So the owner does, as decay would: every quarter of the
  * decay delay, at a refill, it purges the tails that have been resident longer than
- * the delay, all but kTailKeep bytes above the bump pointer (one madvise each).  Tails
- * reached within the delay are never faulted in again; an idle heap's stay (at most one
- * superblock per class and heap, as for the blocks it holds). */
+ * the delay, all but kTailKeep bytes above the bump pointer (one madvise each), and the
+ * heads whose blocks are not handed out yet (one more).  Tails reached within the delay
+ * are never faulted in again; an idle heap's stay (at most one superblock per class and
+ * heap, as for the blocks it holds). */
 constexpr size_t kTailKeep = 4 * kPage;
-/* Where sb's tail starts, as an offset in its slot, given its bump pointer. */
-inline size_t tail_start(const Superblock *sb, uintptr_t bump) { return round_up(bump - slot_of(sb), kPage) + kTailKeep; }
+/* Where sb's tail starts, as an offset in its slot, given its bump pointer (carving the
+ * head: no tail). */
+inline size_t tail_start(const Superblock *sb, uintptr_t bump) {
+    return bump < uintptr_t(sb) ? kSbSize : round_up(bump - slot_of(sb), kPage) + kTailKeep;
+}
+/* The bytes of sb's head (the pages below its header's page), and those that may be resident. */
+inline size_t head_bytes(const Superblock *sb) { return colour_page(uintptr_t(sb)) * kPage; }
+__attribute__((no_sanitize("thread"))) inline size_t head_resident_bytes(const Superblock *sb) {
+    return *static_cast<const volatile bool *>(&sb->head_resident) ? head_bytes(sb) : 0;  // (statistics read it racily)
+}
 NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
     h->tail_check_at = now + (decay_ms() / 4 > 10 ? decay_ms() / 4 : 10);
     if (retain_bytes() < 0) return;  // keep everything
@@ -2158,6 +2235,10 @@ NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
         if (region_is_huge(uintptr_t(sb))) {  // its tail is part of a huge page
             if (age) continue;
             huge_end(uintptr_t(sb));           // (malloc_trim: everything goes)
+        }
+        if (sb->head_resident) {
+            os_advise(reinterpret_cast<char *>(slot_of(sb)), head_bytes(sb), MADV_DONTNEED);
+            sb->head_resident = false;
         }
         size_t from = tail_start(sb, uintptr_t(bump_pointer(sb)));
         if (sb->resident_end <= from) continue;
@@ -2173,11 +2254,12 @@ inline Block *take_block(Superblock *sb) {  // null when the owner's free list i
     if (LIKELY(b != nullptr)) {
         sb->free = b->next();
         // The next malloc's block: it may have been freed by another core.  At the end of
-        // the list, the header instead: a block's address is its superblock's with offset
-        // bits set, so `| sb` keeps it, and turns null into the header.  (Without it, a
-        // malloc/free loop of a class whose list held one block, as every class above 2 KiB
-        // did after each refill when an extend threaded one, cost 42 ns a pair instead of 8.)
-        prefetch_for_write(reinterpret_cast<const void *>(uintptr_t(sb->free) | slot_of(sb)));
+        // the list, the header instead (a test and a cmov; not the slot's start, whose page
+        // the head may not have touched yet: a prefetch of an address whose page is not
+        // mapped walks the page tables each time).  Without the header, a malloc/free loop
+        // of a class whose list held one block, as every class above 2 KiB did after each
+        // refill when an extend threaded one, cost 42 ns a pair instead of 8.
+        prefetch_for_write(either(sb->free, sb));
         DEBUG_CHECK(!sb->free || small_block_ok(sb, sb->free), "free list corrupted (a write after free?) at", b);
         if (has_canary(sb)) b->canary = 0;
     }
@@ -2196,7 +2278,7 @@ void *small_refill_owned(Heap *h, unsigned c) {
         for (;;) {
             if (!sb->free) std::swap(sb->free, sb->reserve);
             if (!sb->free) collect_remote(sb);
-            if (!sb->free && bump_pointer(sb) < blocks_end(sb)) extend(sb);
+            if (!sb->free && !carved_all(sb)) extend(sb);
             if (sb->free) return small_alloc(h, c);
             if (detach(sb, h)) {  // used up: let go of it
                 huge_consider(uintptr_t(sb));
@@ -2245,7 +2327,6 @@ constexpr unsigned kHostListPages = 32;  // free pages that make a host worth ad
 constexpr unsigned kHostSearch = 8;      // listed hosts looked at for room before a fresh one
 struct Host {
     Superblock common;                        // kind = kHost; owner: always null
-    char coloured_[kColoured - sizeof(Superblock)];  // (unused: see colour_of)
     Pair map;                               // pages in use: lo = pages 0-63, hi = 64-127
     std::atomic<uint64_t> dirty[2];           // free pages whose memory may be resident
     std::atomic<uint64_t> state;              // signature | kHostOwned, kHostListed, ...
@@ -2271,7 +2352,10 @@ inline Pair pair_of(Map m) { return Pair{uintptr_t(m), uint64_t(m >> 64)}; }
 inline Map run_bits(unsigned first, unsigned pages) { return ((Map(1) << pages) - 1) << first; }
 inline unsigned ctz128(Map m) { return uint64_t(m) ? unsigned(__builtin_ctzll(uint64_t(m))) : 64 + unsigned(__builtin_ctzll(uint64_t(m >> 64))); }
 inline unsigned popcount128(Map m) { return unsigned(bits_set(uint64_t(m)) + bits_set(uint64_t(m >> 64))); }
-constexpr Map kHeaderOnly = 1;
+/* The pages of a host that are never a run's: page 0, its header, and its colour's page,
+ * where the free fast path reads an owner word (see colour_of): null, since host_fresh
+ * wrote it or the page is clean.  (Colour 0's is the header's own owner word.) */
+inline Map host_reserved(const Host *host) { return Map(1) | Map(1) << colour_page(uintptr_t(host)); }
 
 /* The first page of a free run of `pages` pages whose address is a multiple of `step`
  * pages, or 0 (page 0 is the header, never free). */
@@ -2344,7 +2428,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
         if ((s & ~kHostFlags) != host_sig(host) || (s & (kHostOwned | kHostRetired | kHostPurging | kHostRetiring)))
             return;
         Map used = Map(peek(&host->map.hi)) << 64 | peek(&host->map.lo);  // (a hint: torn reads)
-        if (used == kHeaderOnly) {
+        if (used == host_reserved(host)) {
             // A hint only: an unowned host may be adopted, carved from and let go of between
             // our reads of the state and of the map, leaving the state word as we read it
             // (retiring on that gave away a slot with a live run in it, seen in the soak).
@@ -2354,7 +2438,7 @@ __attribute__((no_sanitize("thread"))) void host_settle(Host *host) {
             s |= kHostRetiring;
             // (An acquire load: what the threads that gave the runs back did to their pages
             // happens before the slot goes to its next user.)
-            if (map_of(load_pair(&host->map)) != kHeaderOnly) {
+            if (map_of(load_pair(&host->map)) != host_reserved(host)) {
                 s = host->state.fetch_and(~kHostRetiring, std::memory_order_seq_cst) & ~kHostRetiring;
                 // An adopter that popped its entry meanwhile passed it over: offer it again
                 // (adopt_offer adds no second entry if one is still waiting).
@@ -2414,16 +2498,17 @@ Host *host_fresh() {
     // reading them); pages of a dirty slot may hold old data.
     host->common.kind = kHost;
     host->common.owner.store(nullptr, std::memory_order_relaxed);
-    small_header(uintptr_t(host))->owner.store(nullptr, std::memory_order_relaxed);  // (the free fast path's test)
+    if (dirty) header_wipe(uintptr_t(host));  // (the free fast path's test; a clean page reads 0)
     host->common.remote.store(0, std::memory_order_relaxed);
     for (auto &l : host->live) l.store(0, std::memory_order_relaxed);
-    host->dirty[0].store(dirty ? ~uint64_t(1) : 0, std::memory_order_relaxed);
-    host->dirty[1].store(dirty ? ~uint64_t(0) : 0, std::memory_order_relaxed);
-    if (dirty) g_host_dirty.add(long((kSbPages - 1) * kPage));
+    Map reserved = host_reserved(host), free_dirty = dirty ? ~reserved : 0;
+    host->dirty[0].store(uint64_t(free_dirty), std::memory_order_relaxed);
+    host->dirty[1].store(uint64_t(free_dirty >> 64), std::memory_order_relaxed);
+    g_host_dirty.add(long(popcount128(free_dirty) * kPage));
     uint64_t now = now_ms();
     for (auto &f : host->freed_at) f.store(now, std::memory_order_relaxed);
-    __atomic_store_n(&host->map.lo, uintptr_t(kHeaderOnly), __ATOMIC_RELAXED);
-    __atomic_store_n(&host->map.hi, uint64_t(0), __ATOMIC_RELAXED);
+    __atomic_store_n(&host->map.lo, uint64_t(reserved), __ATOMIC_RELAXED);
+    __atomic_store_n(&host->map.hi, uint64_t(reserved >> 64), __ATOMIC_RELAXED);
     host->state.store(host_sig(host) | kHostOwned, std::memory_order_release);
     side_of(uintptr_t(host))->role.store(kRoleHost, std::memory_order_release);
     return host;
@@ -2899,12 +2984,14 @@ bool resident_within(Heap *h, size_t budget) {
     size_t bytes = h->host ? host_resident_bytes(h->host) : 0;
     for (Superblock *sb : h->current)
         if (sb != &g_empty) {
-            // Below the bump pointer, everything; above, up to resident_end (set for a
-            // reused slot), but no further than tail_trim leaves (huge regions: all).
+            // Below the bump pointer, everything from the header's page (carving the head:
+            // everything); above, up to resident_end (set for a reused slot), but no
+            // further than tail_trim leaves (huge regions: all, the head too).
+            bool huge = region_is_huge(uintptr_t(sb)), whole = huge || carving_head(sb->bump.load(std::memory_order_relaxed));
             size_t used = size_t(bump_pointer(sb) - reinterpret_cast<char *>(slot_of(sb)));
-            size_t kept = region_is_huge(uintptr_t(sb)) ? kSbSize : tail_start(sb, uintptr_t(bump_pointer(sb)));
+            size_t kept = huge ? kSbSize : tail_start(sb, uintptr_t(bump_pointer(sb)));
             size_t tail = sb->resident_end < kept ? sb->resident_end : kept;
-            bytes += tail > used ? tail : used;
+            bytes += whole ? kSbSize : (tail > used ? tail : used) - head_bytes(sb);
         }
     return bytes <= budget;
 }
@@ -3007,10 +3094,11 @@ void after_fork_child() {
 /* ===================================================================================== *
  * 14. Dispatch: by size (malloc and its kin), by pointer (free, realloc, usable size, ownership)
  * ===================================================================================== */
-/* Can a host hold a run of `pages` pages aligned to `align`?  (Its first page that is a
- * multiple of the alignment is page align/kPage: page 0 is the header.) */
+/* Can a host hold a run of `pages` pages aligned to `align`?  (A fresh host can, from its
+ * first page that is a multiple of the alignment past the pages a colour may take.) */
 inline bool fits_host(size_t pages, size_t align) {
     size_t first = align > kPage ? align / kPage : 1;
+    if (first < kColours) first = kColours;  // (both powers of two: still a multiple)
     return pages <= kMediumPages && first < kSbPages && first + pages <= kSbPages;
 }
 
@@ -3184,7 +3272,7 @@ int owns(const void *p) {
     const char *q = static_cast<const char *>(p);
     Superblock *sb = owner_superblock(p);
     switch (sb ? role_of(sb) : kRoleLarge) {
-    case kRoleSmall: return q >= blocks_start(sb) && q < bump_pointer(sb);
+    case kRoleSmall: return carved_offset(sb, q) != kNotCarved;
     case kRoleHost: return host_covers(reinterpret_cast<Host *>(slot_of(sb)), uintptr_t(q));
     case kRoleLarge: case kRoleInterior: return large_holds(sb, q);
     default: return 0;
@@ -3250,13 +3338,19 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             long out;
             if (w & kEmptied) out = 0;
             else if (w & kDetached) out = long(remote_count(w));
-            else out = (long(peek_bump(sb)) - long(uintptr_t(sb) + sb->first)) / long(sb->block_size) -
-                       long(free_list_length(sb)) - long(remote_count(w));
+            else {
+                // Carved (as `carved` counts, with plain reads): the body's, then the head's.
+                long bump = long(peek_bump(sb)), bs = long(sb->block_size), body = long(sb->body_capacity);
+                long head = long(slot_of(sb) + kClasses.first[sb->size_class % kNumClasses]);
+                long cut = bump < long(uintptr_t(sb)) ? body + (bump - head) / bs : (bump - long(uintptr_t(sb) + sb->first)) / bs;
+                out = cut - long(free_list_length(sb)) - long(remote_count(w));
+            }
             if (out < 0) out = 0;
             if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
             count(sb->size_class, out, sb->block_size);
             size_t from = tail_start(sb, peek_bump(sb));
             if (sb->resident_end > from) *tails += sb->resident_end - from;
+            *tails += head_resident_bytes(sb);  // (and its head)
         }
     }
     for_each_held_batch([&](unsigned c, long block_size, long n) { count(c, -n, block_size); });

@@ -20,11 +20,12 @@
  *     Requests up to this many 8-byte units (48 KiB by default) are small blocks: no
  *     header, tight size classes, carved from per-thread superblocks.  Range 2..6144.
  *
- * LITE_MALLOC_SUPERBLOCK_CACHE_SIZE (default 127)
- *     Requests above the small limit and up to this many 4 KiB pages (508 KiB by default)
+ * LITE_MALLOC_SUPERBLOCK_CACHE_SIZE (default 120)
+ *     Requests above the small limit and up to this many 4 KiB pages (480 KiB by default)
  *     are medium blocks: runs of whole pages inside host superblocks, which coalesce when
  *     freed.  Larger requests are large blocks: runs of 512 KiB slots up to 64 MiB, a
- *     mapping of their own above.  Range 4..127.
+ *     mapping of their own above.  Range 4..127; above 120 counts as 120 (a host's first
+ *     8 pages hold its header and its colour's page, so a run past them is at most 120).
  *
  * LITE_MALLOC_ENGINES_COUNT (default 32)
  *     Number of shards ("engines") of the adoption stacks, which hold superblocks and
@@ -63,7 +64,7 @@
  *     with a line naming the broken one.
  * --------------------------------------------------------------------------------------- */
 #ifndef LITE_MALLOC_SUPERBLOCK_CACHE_SIZE
-#define LITE_MALLOC_SUPERBLOCK_CACHE_SIZE 127
+#define LITE_MALLOC_SUPERBLOCK_CACHE_SIZE 120
 #endif
 #ifndef LITE_MALLOC_MINIBLOCK_CACHE_SIZE
 #define LITE_MALLOC_MINIBLOCK_CACHE_SIZE 6144

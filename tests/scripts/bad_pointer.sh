@@ -69,7 +69,7 @@ fi
 note "control glibc-foreign: survives; the check says no: $WHY"
 
 CASES=(stack interior1 interior8 double double8 double_later double_many double_remote double_queued double_med
-       double_big realloc_stack realloc_freed header unhanded)
+       double_big realloc_stack realloc_freed header unhanded head_unhanded head_double)
 for c in "${CASES[@]}"; do
     expect_abort "shared-$c" "$SCRATCH/bad_shared" "$c"
     expect_abort "hooks-$c" "$SCRATCH/bad_hooks" "$c"
@@ -84,7 +84,7 @@ expect_survive "preload-foreign" env LD_PRELOAD="$TOP/liblite-malloc-shared.so" 
 for mode in wrap defsym; do
     expect_survive "$mode-foreign" "$SCRATCH/bad_$mode" foreign
     for c in interior1 interior8 double double8 double_later double_many double_remote double_queued double_med double_big \
-        realloc_freed header unhanded; do
+        realloc_freed header unhanded head_unhanded head_double; do
         expect_abort "$mode-$c" "$SCRATCH/bad_$mode" "$c"
     done
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The compile-time defines' documented ranges (lite-malloc.h, README "Configuration"):
-#   SUPERBLOCK_CACHE_SIZE 4..127 (the largest page run in a host, in pages);
+#   SUPERBLOCK_CACHE_SIZE 4..127 (the largest page run in a host, in pages; above 120: 120);
 #   MINIBLOCK_CACHE_SIZE 2..6144 (the small limit in 8-byte units: 48 KiB at most, the
 #   largest size class a 512 KiB superblock holds within 10%); ENGINES_COUNT 1..1024;
 #   MIN_ALIGN 8 or 16; USE_PERTHREAD_ENGINES and ENCODE_LINKS 0 or 1; RETAIN_MB -1 or more.

@@ -35,13 +35,13 @@ UNITS=(api threads_random producer_consumer align_sweep stress_patterns)
 # test: they assert 16-byte alignment for blocks of >= 16 bytes; variant_stress checks
 # 8-byte alignment and dense packing instead.  The retain variants' unit test is the probe
 # (trim_rss and stats_report pin the default limit).
-B="--small-max 49152 --medium-pages 127" # the default boundaries
+B="--small-max 49152 --medium-pages 120" # the default boundaries
 VARIANTS=(
     "sbcache8|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=8 -DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=1024|--small-max 8192 --medium-pages 8|api align_sweep"
     "sbcache4|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=4 -DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=256|--small-max 2048 --medium-pages 4|align_sweep"
     "sbcache64|-DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=64|--small-max 49152 --medium-pages 64|align_sweep"
-    "miniblock128|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=128|--small-max 1024 --medium-pages 127|api align_sweep"
-    "miniblock2|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=2|--small-max 16 --medium-pages 127|align_sweep"
+    "miniblock128|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=128|--small-max 1024 --medium-pages 120|api align_sweep"
+    "miniblock2|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=2|--small-max 16 --medium-pages 120|align_sweep"
     "miniblock1024|-DLITE_MALLOC_MINIBLOCK_CACHE_SIZE=1024 -DLITE_MALLOC_SUPERBLOCK_CACHE_SIZE=32|--small-max 8192 --medium-pages 32|api align_sweep"
     "engines1|-DLITE_MALLOC_ENGINES_COUNT=1|$B --engines-probe shared,own|producer_consumer"
     "engines7|-DLITE_MALLOC_ENGINES_COUNT=7|$B --engines-probe scan,own|producer_consumer"

@@ -17,10 +17,15 @@
  *   realloc_stack  realloc() of a stack address
  *   header     free() of an address inside the header of a 64-byte block's superblock (its
  *              remote word, 64 bytes in; superblocks are 512 KiB, aligned to their size, and
- *              a small superblock's header is coloured: 128 * (slot number % 8) bytes into
- *              its slot)
+ *              a small superblock's header is coloured: 4608 * (slot number % 8) bytes
+ *              into its slot)
  *   unhanded   free() of a 64-byte-grid address 64 KiB past a fresh 64-byte block: inside
  *              its superblock, never handed out
+ *   head_unhanded  free() of the first address a head block of 1024 bytes would have (the
+ *              slot's start + 128), in a superblock of colour 1 or more whose blocks above
+ *              the header are not all handed out: nothing there is handed out yet
+ *   head_double  free(p) twice, p a 1024-byte block in the head (below the header, handed
+ *              out once every block above it is)
  *   realloc_freed  realloc() of a 48-byte block freed already (it would be handed out twice)
  *   foreign    free() of a __libc_malloc() block (then realloc() of another one)
  */
@@ -107,11 +112,29 @@ int main(int argc, char **argv) {
         char *p = malloc(64);
         memset(p, 1, 64);
         uintptr_t slot = (uintptr_t)p & ~(uintptr_t)((512 << 10) - 1);
-        uintptr_t header = slot + 128 * ((slot >> 19) % 8);
+        uintptr_t header = slot + 4608 * ((slot >> 19) % 8);
         char *q = m[0] == 'h' ? (char *)(header + 64) : p + (64 << 10);
         show(q);
         free(q);
         char *r = malloc(64); /* had the free been taken, r would be q */
+        printf("malloc after the bad free: %p\n", (void *)r);
+    } else if (!strcmp(m, "head_unhanded") || !strcmp(m, "head_double")) {
+        /* 1024-byte blocks until one is in a slot of colour 1 or more, under its header
+         * (head_double) or the first of such a slot (head_unhanded) */
+        enum { SLOT = 512 << 10 };
+        char *p = NULL;
+        for (int i = 0; i < 8 * (SLOT / 1024) && !p; i++) {
+            char *b = malloc(1024);
+            uintptr_t slot = (uintptr_t)b & ~(uintptr_t)(SLOT - 1), colour = (slot / SLOT) % 8;
+            if (!colour) continue;
+            if (m[5] == 'u') p = (char *)slot + 128;
+            else if ((uintptr_t)b < slot + colour * 4608) p = b;
+        }
+        if (!p) return 3;
+        show(p);
+        free(p);
+        if (m[5] == 'd') free(p);
+        char *r = malloc(1024); /* had the free been taken, r might be p */
         printf("malloc after the bad free: %p\n", (void *)r);
     } else if (!strcmp(m, "realloc_freed")) {
         char *p = malloc(48), *keep = malloc(48);
