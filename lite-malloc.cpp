@@ -39,7 +39,7 @@
  *   slot store   the arenas' free slots: taken and given back in runs, coalescing
  *   superblock   a slot's header view; a small superblock holds blocks of one class
  *   colour       where in its slot a small superblock's header sits (one of 8 places, a
- *                page and 512 bytes apart, by the slot's number), so that headers and
+ *                page and 128 bytes apart, by the slot's number), so that headers and
  *                busy pages spread over the sets of the L1 cache and of the TLB
  *   body, head   a small superblock's blocks above its header, carved first, and those
  *                below it, carved last (section 6)
@@ -166,8 +166,8 @@ constexpr unsigned kSbShift = 19;
 constexpr size_t kSbSize = size_t(1) << kSbShift;
 constexpr size_t kSbPages = kSbSize / kPage;
 constexpr size_t kSbHeader = 128;                             // small superblock header
-// A small header's places (colour_of): colour k puts it k pages and k * 512 bytes into its slot.
-constexpr uintptr_t kColours = 8, kColourLine = 512, kColourStep = kPage + kColourLine;
+// A small header's places (colour_of): colour k puts it k pages and k * 128 bytes into its slot.
+constexpr uintptr_t kColours = 8, kColourLine = 128, kColourStep = kPage + kColourLine;
 constexpr size_t kSmallMax =                                   // largest small block
     (size_t(LITE_MALLOC_MINIBLOCK_CACHE_SIZE) * 8 + kGrain - 1) / kGrain * kGrain;
 constexpr size_t kFastMax = kSmallMax < 8192 ? kSmallMax : 8192;  // malloc's one-load class lookup
@@ -1320,7 +1320,7 @@ struct Superblock {
 };
 static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two cache lines");
 
-/* Colours.  A small superblock's header sits colour * (4 KiB + 512 bytes) into its slot,
+/* Colours.  A small superblock's header sits colour * (4 KiB + 128 bytes) into its slot,
  * the colour (0-7) being the slot number's low bits; its blocks start after it, and those
  * below it (its head) are carved last (blocks_start).  Slots are 512 KiB-aligned, and a
  * superblock's busy blocks are its first ones (the free list is last in, first out), so
@@ -1330,20 +1330,27 @@ static_assert(sizeof(Superblock) == kSbHeader, "superblock header must stay two 
  *    L1 misses per malloc+free pair in callgrind's cache model, 1.8 with the headers 128
  *    bytes apart in the first page);
  *  - in the TLB, whose set comes from the low bits of the page number, the busy pages of
- *    a thread's classes shared a few sets: churn (8-512 B, 4096 blocks live) took 30 ns
- *    a pair with the headers in the first page, 21 with a page between colours as well
- *    (mimalloc 2.0.9: 21, tcmalloc: 15); 256 pages visited at random, 512 KiB apart, took
- *    35 ns a visit, and 17 at offsets spread over 16 pages.
+ *    a thread's classes shared a few sets: churn (8-512 B, 4096 blocks live) took 28-30
+ *    ns a pair with the headers in the first page, 21 with a page between colours as well
+ *    (mimalloc 2.0.9: 18-21, tcmalloc: 15-18); 256 pages visited at random, 512 KiB
+ *    apart, took 35 ns a visit, and 17 at offsets spread over 16 pages.
  * The free fast path reads the coloured owner word of the slot of any pointer in the
  * first arena but a slot's first byte (where a large block starts), so a host keeps its
  * colour's page out of its runs, with a null owner word (host_reserved).  The first arena
  * is aligned beyond the colour bits, so an offset in it has the same ones as the address. */
 /* The colour's offset, from any address in the slot: the slot number's low bits, times
- * kColourStep.  A shift and a mask (the colour times 512), and one lea (times 9). */
+ * kColourStep.  A shift and a mask (the colour times 128), and a multiply by 33 (gcc
+ * would multiply with three shifts and two adds).  (With 512 bytes between colours, one
+ * lea instead, the first blocks after a header reached further into the next page:
+ * sparse_threads' peak RSS rose from 87 to 99 MiB.) */
 constexpr uintptr_t colour_page(uintptr_t a) { return (a >> kSbShift) & (kColours - 1); }
-static_assert(kColourStep == 9 * kColourLine && kColourLine == uintptr_t(1) << (kSbShift - 10), "colour_of's arithmetic");
+static_assert(kColourStep == 33 * kColourLine && kColourLine == uintptr_t(1) << (kSbShift - 12), "colour_of's arithmetic");
 static_assert(kArenaMin % (kSbSize * kColours) == 0, "the first arena must be aligned beyond the colour bits");
-constexpr uintptr_t colour_of(uintptr_t a) { return ((a >> 10) & ((kColours - 1) * kColourLine)) * 9; }
+inline uintptr_t colour_of(uintptr_t a) {
+    uintptr_t lines = (a >> 12) & ((kColours - 1) * kColourLine);
+    asm("imul $33, %0, %0" : "+r"(lines));
+    return lines;
+}
 inline uintptr_t slot_of(const void *sb) { return uintptr_t(sb) & ~(kSbSize - 1); }
 inline Superblock *small_header(uintptr_t slot) { return reinterpret_cast<Superblock *>(slot + colour_of(slot)); }
 /* The small superblock header p's slot would have. */
@@ -1545,7 +1552,8 @@ void remote_give(Superblock *sb, Block *head, Block *tail, uint32_t n) {
  * a huge page over sparse memory (a thread's first superblock of a class, a slot barely
  * used) makes 2 MiB resident for a few bytes.  A
  * 2 MiB-aligned region of four slots becomes huge once it is dense: all four are small
- * superblocks carved to their end, and those nobody owns (detached) still have half of
+ * superblocks carved to their end, whose blocks fill all but 1/32 of the slot (slot_dense),
+ * and those nobody owns (detached) still have half of
  * their blocks live.  The test runs when an owner lets go of a used-up superblock (the
  * moment a slot becomes dense); the region is then collapsed into a huge page
  * (MADV_COLLAPSE, Linux 6.1+: a synchronous copy, at most one region per call; under THP
@@ -1580,6 +1588,10 @@ __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     if (side_of(slot)->role.load(std::memory_order_acquire) != kRoleSmall) return false;
     Superblock *sb = small_header(slot);
     if (uint32_t(peek(&sb->bump)) != sb->bump_end) return false;  // not carved to its end
+    // A huge page makes the whole slot resident: not if its blocks leave more than 1/32 of
+    // it unused (big blocks, whose head holds none, under most colours: 41 KiB blocks came
+    // to 1.15 resident bytes per requested byte; 1.09 in 4 KiB pages).
+    if (kSbSize - size_t(sb->capacity) * sb->block_size > kSbSize / 32) return false;
     uintptr_t w = peek(&sb->remote);
     if (w & kEmptied) return false;
     if (w & kDetached) return long(remote_count(w)) * 2 >= long(sb->capacity);

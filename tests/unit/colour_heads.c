@@ -1,5 +1,5 @@
 /*
- * colour_heads: a small superblock's header sits colour * (4096 + 512) bytes into its
+ * colour_heads: a small superblock's header sits colour * (4096 + 128) bytes into its
  * 512 KiB slot, the colour being the slot number's low three bits (the library's layout,
  * README "Address space"), so that the busy pages of a thread's classes spread over the
  * TLB's sets.  The slot's part below the header (its head) must not be lost: once the
@@ -17,7 +17,7 @@
 #include "check.h"
 #include <pthread.h>
 
-enum { SLOT = 512 * 1024, BS = 1024, HDR = 128, STEP = 4096 + 512, MAX = 8 * SLOT / BS };
+enum { SLOT = 512 * 1024, BS = 1024, HDR = 128, STEP = 4096 + 128, MAX = 8 * SLOT / BS };
 
 static uintptr_t slot_of(const void *p) { return (uintptr_t)p & ~(uintptr_t)(SLOT - 1); }
 static unsigned colour_of(uintptr_t slot) { return (unsigned)((slot / SLOT) % 8); }

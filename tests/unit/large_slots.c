@@ -78,18 +78,18 @@ int main(void)
     for (int i = 0; i < n_tries; i++) free(tries[i]);
 
     /* 3. The owner word of warm's superblock: slots are 512 KiB-aligned, and a small
-     *    superblock's header sits at colour * (4096 + 512) bytes into its slot, the colour
+     *    superblock's header sits at colour * (4096 + 128) bytes into its slot, the colour
      *    being the slot number's low three bits (the library's layout). */
     uintptr_t slot = (uintptr_t)warm & ~(uintptr_t)(SLOT - 1);
     uint64_t owner;
-    memcpy(&owner, (const void *)(slot + ((slot / SLOT) & 7) * 4608), sizeof owner);
+    memcpy(&owner, (const void *)(slot + ((slot / SLOT) & 7) * 4224), sizeof owner);
     CHECK(owner != 0, "the owner word of this thread's superblock at %p reads 0: the test's picture of the "
           "layout is out of date", (void *)slot);
     for (int i = 0; i < 16; i++) {
         char *big = malloc(2 * SLOT);
         CHECK(big != NULL && is_aligned(big, SLOT), "malloc(1 MiB)");
-        memset(big, 0, 8 * 4608);
-        memcpy(big + (((uintptr_t)big / SLOT) & 7) * 4608, &owner, sizeof owner);
+        memset(big, 0, 8 * 4224);
+        memcpy(big + (((uintptr_t)big / SLOT) & 7) * 4224, &owner, sizeof owner);
         free(big); /* aborts, or pushes the block onto a list in its own memory, if misread */
     }
     void *again = malloc(2 * SLOT); /* the slots came back: the last block's run is free */

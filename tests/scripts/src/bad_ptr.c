@@ -17,7 +17,7 @@
  *   realloc_stack  realloc() of a stack address
  *   header     free() of an address inside the header of a 64-byte block's superblock (its
  *              remote word, 64 bytes in; superblocks are 512 KiB, aligned to their size, and
- *              a small superblock's header is coloured: 4608 * (slot number % 8) bytes
+ *              a small superblock's header is coloured: 4224 * (slot number % 8) bytes
  *              into its slot)
  *   unhanded   free() of a 64-byte-grid address 64 KiB past a fresh 64-byte block: inside
  *              its superblock, never handed out
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
         char *p = malloc(64);
         memset(p, 1, 64);
         uintptr_t slot = (uintptr_t)p & ~(uintptr_t)((512 << 10) - 1);
-        uintptr_t header = slot + 4608 * ((slot >> 19) % 8);
+        uintptr_t header = slot + 4224 * ((slot >> 19) % 8);
         char *q = m[0] == 'h' ? (char *)(header + 64) : p + (64 << 10);
         show(q);
         free(q);
@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
             uintptr_t slot = (uintptr_t)b & ~(uintptr_t)(SLOT - 1), colour = (slot / SLOT) % 8;
             if (!colour) continue;
             if (m[5] == 'u') p = (char *)slot + 128;
-            else if ((uintptr_t)b < slot + colour * 4608) p = b;
+            else if ((uintptr_t)b < slot + colour * 4224) p = b;
         }
         if (!p) return 3;
         show(p);
