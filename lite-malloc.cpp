@@ -1377,8 +1377,10 @@ inline bool carving_head(uint32_t bump) { return int32_t(bump) < 0; }
 inline char *bump_pointer(Superblock *sb) {
     return reinterpret_cast<char *>(sb) + kSbHeader + int32_t(sb->bump.load(std::memory_order_relaxed));
 }
+/* p as a bump offset: from the header's end, in 32 bits (wrapping round in the head). */
+inline uint32_t bump_offset(const Superblock *sb, const char *p) { return uint32_t(p - reinterpret_cast<const char *>(sb) - kSbHeader); }
 inline void set_bump(Superblock *sb, const char *p) {
-    uint32_t offset = uint32_t(p - reinterpret_cast<char *>(sb) - kSbHeader);
+    uint32_t offset = bump_offset(sb, p);
     sb->bump.store(offset, std::memory_order_relaxed);
     if (!carving_head(offset)) sb->body_carved.store(offset - (sb->first - kSbHeader), std::memory_order_relaxed);
 }
@@ -1403,7 +1405,7 @@ inline uint64_t head_offset(Superblock *sb, const char *q) {
     uint32_t bump = sb->bump.load(std::memory_order_relaxed);
     const char *head = head_start(sb);
     bool in = carving_head(bump) && q >= head && q < reinterpret_cast<const char *>(sb) &&
-              uint32_t(q - reinterpret_cast<const char *>(sb) - kSbHeader) < bump;  // (offsets as bump's)
+              bump_offset(sb, q) < bump;
     return in ? uint64_t(q - head) : kNotCarved;
 }
 __attribute__((always_inline)) inline uint64_t carved_offset(Superblock *sb, const char *q) {
@@ -2082,8 +2084,7 @@ void init_small(Superblock *sb, unsigned c, Heap *h) {
     sb->body_capacity = uint16_t(body);
     sb->capacity = uint16_t(body + head);
     sb->free = sb->reserve = nullptr;
-    set_bump(sb, head ? head_start(sb) + head * bs : blocks_start(sb) + body * bs);
-    sb->bump_end = sb->bump.load(std::memory_order_relaxed);
+    sb->bump_end = bump_offset(sb, head ? head_start(sb) + head * bs : blocks_start(sb) + body * bs);
     set_bump(sb, blocks_start(sb));
     // A fresh canary for each incarnation of the slot: canaries a former one left in the
     // memory (at other offsets, under another class) never match this one's.
