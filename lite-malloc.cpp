@@ -1392,10 +1392,10 @@ inline uint32_t carved(Superblock *sb) {
                ? sb->body_capacity + uint32_t((bump - head_start(sb)) / sb->block_size)
                : uint32_t((bump - blocks_start(sb)) / sb->block_size);
 }
-/* Its bump pointer, for a superblock another thread may be setting up (statistics,
+/* Its bump offset, for a superblock another thread may be setting up (statistics,
  * hints): a plain read that ThreadSanitizer leaves alone. */
-__attribute__((no_sanitize("thread"))) inline uintptr_t peek_bump(const Superblock *sb) {
-    return uintptr_t(sb) + kSbHeader + intptr_t(int32_t(uint32_t(peek(&sb->bump))));  // (the low half of the word)
+__attribute__((no_sanitize("thread"))) inline uint32_t peek_bump(const Superblock *sb) {
+    return uint32_t(peek(&sb->bump));  // (the low half of the word)
 }
 /* q's offset from the first block of the part of sb (body or head) it falls in, if it is
  * in a carved block; else kNotCarved (times a magic, never below it: small_block_ok says
@@ -1589,7 +1589,7 @@ bool region_usable(uintptr_t region) {
 __attribute__((no_sanitize("thread"))) bool slot_dense(uintptr_t slot) {
     if (side_of(slot)->role.load(std::memory_order_acquire) != kRoleSmall) return false;
     Superblock *sb = small_header(slot);
-    if (uint32_t(peek(&sb->bump)) != sb->bump_end) return false;  // not carved to its end
+    if (peek_bump(sb) != sb->bump_end) return false;  // not carved to its end
     // A huge page makes the whole slot resident: not if its blocks leave more than 1/32 of
     // it unused (big blocks, whose head holds none, under most colours: 41 KiB blocks came
     // to 1.15 resident bytes per requested byte; 1.09 in 4 KiB pages).
@@ -2229,10 +2229,13 @@ Superblock *fresh_superblock() {
  * are never faulted in again; an idle heap's stay (at most one superblock per class and
  * heap, as for the blocks it holds). */
 constexpr size_t kTailKeep = 4 * kPage;
-/* Where sb's tail starts, as an offset in its slot, given its bump pointer (carving the
- * head: no tail). */
-inline size_t tail_start(const Superblock *sb, uintptr_t bump) {
-    return bump < uintptr_t(sb) ? kSbSize : round_up(bump - slot_of(sb), kPage) + kTailKeep;
+/* Where sb's tail starts, as an offset in its slot, given its bump offset.  Carving the
+ * head, there is none: told by the offset, not by comparing the bump pointer with the
+ * header's address, which the pointer reaches when the head's last block ends at the
+ * header (64-byte blocks, under every colour): that compare took the body for the tail,
+ * and purged its live blocks (g++ under LD_PRELOAD; tests/unit/full_head_trim). */
+inline size_t tail_start(const Superblock *sb, uint32_t bump) {
+    return carving_head(bump) ? kSbSize : round_up(uintptr_t(sb) - slot_of(sb) + kSbHeader + bump, kPage) + kTailKeep;
 }
 /* The bytes of sb's head (the pages below its header's page), and those that may be resident. */
 inline size_t head_bytes(const Superblock *sb) { return colour_page(uintptr_t(sb)) * kPage; }
@@ -2253,7 +2256,7 @@ NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
             os_advise(reinterpret_cast<char *>(slot_of(sb)), head_bytes(sb), MADV_DONTNEED);
             sb->head_resident = false;
         }
-        size_t from = tail_start(sb, uintptr_t(bump_pointer(sb)));
+        size_t from = tail_start(sb, sb->bump.load(std::memory_order_relaxed));
         if (sb->resident_end <= from) continue;
         os_advise(reinterpret_cast<char *>(slot_of(sb)) + from, sb->resident_end - from, MADV_DONTNEED);
         sb->resident_end = uint32_t(from);
@@ -3002,7 +3005,7 @@ bool resident_within(Heap *h, size_t budget) {
             // further than tail_trim leaves (huge regions: all, the head too).
             bool huge = region_is_huge(uintptr_t(sb)), whole = huge || carving_head(sb->bump.load(std::memory_order_relaxed));
             size_t used = size_t(bump_pointer(sb) - reinterpret_cast<char *>(slot_of(sb)));
-            size_t kept = huge ? kSbSize : tail_start(sb, uintptr_t(bump_pointer(sb)));
+            size_t kept = huge ? kSbSize : tail_start(sb, sb->bump.load(std::memory_order_relaxed));
             size_t tail = sb->resident_end < kept ? sb->resident_end : kept;
             bytes += whole ? kSbSize : (tail > used ? tail : used) - head_bytes(sb);
         }
@@ -3348,20 +3351,22 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
                 !sb->block_size)
                 continue;
             uintptr_t w = peek(&sb->remote);
+            uint32_t offset = peek_bump(sb);
             long out;
             if (w & kEmptied) out = 0;
             else if (w & kDetached) out = long(remote_count(w));
             else {
                 // Carved (as `carved` counts, with plain reads): the body's, then the head's.
-                long bump = long(peek_bump(sb)), bs = long(sb->block_size), body = long(sb->body_capacity);
+                long bump = long(uintptr_t(sb) + kSbHeader) + int32_t(offset), bs = long(sb->block_size);
                 long head = long(slot_of(sb) + kClasses.first[sb->size_class % kNumClasses]);
-                long cut = bump < long(uintptr_t(sb)) ? body + (bump - head) / bs : (bump - long(uintptr_t(sb) + sb->first)) / bs;
+                long cut = carving_head(offset) ? long(sb->body_capacity) + (bump - head) / bs
+                                                : (bump - long(uintptr_t(sb) + sb->first)) / bs;
                 out = cut - long(free_list_length(sb)) - long(remote_count(w));
             }
             if (out < 0) out = 0;
             if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
             count(sb->size_class, out, sb->block_size);
-            size_t from = tail_start(sb, peek_bump(sb));
+            size_t from = tail_start(sb, offset);
             if (sb->resident_end > from) *tails += sb->resident_end - from;
             *tails += head_resident_bytes(sb);  // (and its head)
         }
