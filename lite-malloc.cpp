@@ -2252,12 +2252,16 @@ NOINLINE void tail_trim(Heap *h, uint64_t now, uint64_t age) {
             if (age) continue;
             huge_end(uintptr_t(sb));           // (malloc_trim: everything goes)
         }
+        uint32_t bump = sb->bump.load(std::memory_order_relaxed);
         if (sb->head_resident) {
+            DEBUG_CHECK(!carving_head(bump), "a head purge over carved blocks: superblock", sb);
             os_advise(reinterpret_cast<char *>(slot_of(sb)), head_bytes(sb), MADV_DONTNEED);
             sb->head_resident = false;
         }
-        size_t from = tail_start(sb, sb->bump.load(std::memory_order_relaxed));
+        size_t from = tail_start(sb, bump);
         if (sb->resident_end <= from) continue;
+        DEBUG_CHECK(!carving_head(bump) && slot_of(sb) + from >= uintptr_t(bump_pointer(sb)),
+                    "a tail purge over carved blocks: superblock", sb);
         os_advise(reinterpret_cast<char *>(slot_of(sb)) + from, sb->resident_end - from, MADV_DONTNEED);
         sb->resident_end = uint32_t(from);
     }
