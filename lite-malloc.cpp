@@ -607,7 +607,7 @@ PeakCounter g_mapped;  // everything taken from the OS: arenas' committed parts,
  *      over small private mappings and is never freed, so any stale pointer stays valid.
  *    - Arenas are large read-only MAP_NORESERVE reservations (no commit charge, one
  *      mapping each; a stray read of a slot never made writable finds zeros),
- *      made read-write in 4 MiB steps as superblocks are carved, so that a heap of many
+ *      made read-write in growing steps (commit_arena) as slots are taken, so that a heap of many
  *      GiB stays a handful of mappings.  If a reservation fails (ulimit -v, no overcommit)
  *      we halve it and try again.
  *    - The ownership map answers "is this pointer ours?" in O(1) without touching the
@@ -831,8 +831,8 @@ Arena *reserve_arena(size_t need) {
  * a limit in force, lite-malloc counts what it has made read-write instead (what the
  * kernel would count had it mapped only that): a commit past the limit fails, and
  * reserved space other mappings need (thread stacks, libraries) is unmapped.  Only
- * commits look at the limit: one prlimit per 4 MiB of growth, and /proc/self/statm when
- * a limit is set. */
+ * commits look at the limit: one prlimit per commit step, and /proc/self/statm when a
+ * limit is set. */
 Counter g_committed;
 size_t uncommitted_reserve() {
     size_t total = 0;
@@ -864,26 +864,42 @@ void shrink_reserve(size_t keep) {
         have -= end - fresh;
     }
 }
-bool commit_allowed(size_t more) {
+/* How many more bytes may be committed: `want` with no limit in force; under one, `need`
+ * if it fits (else 0), and reserved space beyond half of what is left goes back. */
+size_t commit_room(size_t need, size_t want) {
     struct rlimit rl;
-    if (syscall6(SYS_prlimit64, 0, RLIMIT_AS, 0, long(&rl), 0, 0) != 0 || rl.rlim_cur == RLIM_INFINITY) return true;
+    if (syscall6(SYS_prlimit64, 0, RLIMIT_AS, 0, long(&rl), 0, 0) != 0 || rl.rlim_cur == RLIM_INFINITY) return want;
     long vm = vm_bytes();
-    if (vm < 0) return true;
+    if (vm < 0) return want;
     size_t spare = uncommitted_reserve(), used = size_t(vm) > spare ? size_t(vm) - spare : 0;
-    size_t room = used + more < rl.rlim_cur ? (rl.rlim_cur - used - more) / 2 : 0;  // half for others
+    size_t room = used + need < rl.rlim_cur ? (rl.rlim_cur - used - need) / 2 : 0;  // half for others
     if (spare > room) shrink_reserve(room);
-    return used + more <= rl.rlim_cur;
+    return used + need <= rl.rlim_cur ? need : 0;
 }
 
+/* Commits run ahead of the need by an eighth of what the arena has committed, up to
+ * kCommitAhead: a program that grows to gigabytes commits in a few hundred steps, not
+ * one per 4 MiB, and threads that start together race for fewer of them (each racer
+ * makes the same mprotect: 512 threads taking 40 superblocks each made 28,000 mprotect
+ * calls in 4 MiB steps, and ran 18% slower than with 64 MiB steps).  Under RLIMIT_AS,
+ * only what is needed; under strict overcommit, only what is needed once the step ahead
+ * is refused (read-write private memory is charged there: up to kCommitAhead of it may
+ * be charged and not used). */
+constexpr size_t kCommitAhead = size_t(64) << 20;
 /* Make [base, base + upto) read-write; concurrent callers are harmless (mprotect is
  * idempotent) and the committed mark only grows. */
 bool commit_arena(Arena *a, size_t upto) {
     size_t have = a->committed.load(std::memory_order_acquire);
     while (have < upto) {
-        if (upto > a->end.load(std::memory_order_acquire)) return false;  // given back
-        size_t target = round_up(upto, kChunk), end = a->end.load(std::memory_order_acquire);
-        if (target > end) target = end;
-        if (!commit_allowed(target - have)) return false;
+        size_t end = a->end.load(std::memory_order_acquire);
+        if (upto > end) return false;  // given back
+        size_t ahead = have / 8 < kCommitAhead ? have / 8 : kCommitAhead;
+        size_t need = round_up(upto, kChunk), want = round_up(upto + ahead, kChunk);
+        if (need > end) need = end;
+        if (want > end) want = end;
+        size_t room = commit_room(need - have, want - have);
+        if (!room) return false;
+        size_t target = have + room;
         if (!os_protect(reinterpret_cast<void *>(a->base + have), target - have, PROT_READ | PROT_WRITE)) {
             target = upto;  // short of memory: commit only what is needed now
             if (!os_protect(reinterpret_cast<void *>(a->base + have), target - have, PROT_READ | PROT_WRITE))
@@ -3977,7 +3993,7 @@ int set_limit(pid_t pid, int resource, const struct rlimit *fresh, struct rlimit
         return -1;
     }
     if (fresh && resource == RLIMIT_AS && (pid == 0 || pid == syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0)))
-        commit_allowed(0);
+        commit_room(0, 0);
     return 0;
 }
 }  // namespace
