@@ -20,7 +20,10 @@
  *      slot filled as in 2, then, 700 ms later, a refill of another class (the owner
  *      purges its tails at a refill, once per quarter of the delay): the patterns again.
  *      (Huge pages off throughout: the decay pass leaves a huge region's tails alone.)
- * Fails before the fix (3 and 4: blocks of the body read as zeros).
+ * Also, after 2: lite_stats' bytes_in_use counts the full superblock's blocks (the
+ * statistics made the same compare: it counted none of them).
+ * Fails before the fix (2: bytes_in_use short by the slot's 8188 blocks; 3 and 4: blocks
+ * of the body read as zeros).
  */
 #include "check.h"
 
@@ -113,6 +116,10 @@ int main(void)
 
     /* 2, 3. A full superblock, then malloc_trim. */
     int n, first = fill_slot(&n);
+    struct lite_malloc_stats st;
+    lite_stats(&st);
+    CHECK(st.bytes_in_use >= (size_t)n * BS, "bytes_in_use %zu with %d blocks of %d bytes live (a full superblock "
+          "whose head ends at its header counted as none in use?)", st.bytes_in_use, n, BS);
     int freed = first + PER_SLOT / 2;
     free(blocks[freed]);
     malloc_trim(0);
