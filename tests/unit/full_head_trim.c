@@ -79,6 +79,17 @@ static int fill_slot(int *n_out)
     return first;
 }
 
+/* Slots whose pages are resident: 12 superblocks' worth of 256-byte blocks, written, freed. */
+static void dirty_slots(void)
+{
+    for (int i = 0; i < DIRTY; i++) {
+        dirty[i] = malloc(BIG);
+        CHECK(dirty[i] != NULL, "malloc(%d) #%d", BIG, i);
+        memset(dirty[i], 0x5a, BIG);
+    }
+    for (int i = 0; i < DIRTY; i++) free(dirty[i]);
+}
+
 static void check_slot(int first, int n, int freed, const char *after)
 {
     int bad = 0, first_bad = -1;
@@ -106,13 +117,7 @@ int main(void)
     /* No huge pages: the owner's decay pass leaves a huge region's tails alone (4 would
      * then see nothing), and full 64-byte slots are dense enough to make one. */
     CHECK(lite_option_set("huge_pages", 0) == 0, "%s", "lite_option_set(huge_pages, 0)");
-    /* 1. Dirty slots. */
-    for (int i = 0; i < DIRTY; i++) {
-        dirty[i] = malloc(BIG);
-        CHECK(dirty[i] != NULL, "malloc(%d) #%d", BIG, i);
-        memset(dirty[i], 0x5a, BIG);
-    }
-    for (int i = 0; i < DIRTY; i++) free(dirty[i]);
+    dirty_slots();  /* 1. */
 
     /* 2, 3. A full superblock, then malloc_trim. */
     int n, first = fill_slot(&n);
@@ -128,12 +133,7 @@ int main(void)
 
     /* 4. The decay path. */
     CHECK(lite_option_set("decay_ms", 50) == 0, "%s", "lite_option_set(decay_ms, 50)");
-    for (int i = 0; i < DIRTY; i++) {
-        dirty[i] = malloc(BIG);
-        CHECK(dirty[i] != NULL, "malloc(%d) #%d", BIG, i);
-        memset(dirty[i], 0x5a, BIG);
-    }
-    for (int i = 0; i < DIRTY; i++) free(dirty[i]);
+    dirty_slots();
     first = fill_slot(&n);
     freed = first + PER_SLOT / 3;
     free(blocks[freed]);
