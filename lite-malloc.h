@@ -91,7 +91,8 @@ extern "C" {
 
 /* Counters reported by lite_stats().  All figures are bytes. */
 struct lite_malloc_stats {
-    size_t bytes_mapped;   /* committed from the OS: arenas in use, large mappings, metadata */
+    size_t bytes_mapped;   /* committed from the OS: arenas' read-write parts (up to one commit step
+                              ahead of use), large mappings, metadata */
     size_t bytes_in_use;   /* handed to the program and not yet freed (block sizes) */
     size_t bytes_cached;   /* free memory kept for reuse and still backed by RAM */
     size_t bytes_released; /* free memory kept mapped but given back to the OS (madvise) */
