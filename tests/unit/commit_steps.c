@@ -11,7 +11,8 @@
  *      from one thread: the arena's mprotect calls (lite_stats_json "syscalls") must be
  *      fewer than 128; 4 MiB steps take 512, one per eight blocks.
  *   2. The blocks are usable: each is written at its first and last byte, then freed.
- * Skipped when the arena cannot grow by 2 GiB (a low ulimit -v).
+ * Skipped when the arena cannot grow by 2 GiB (a low ulimit -v), and under strict
+ * overcommit (vm.overcommit_memory=2), where a step ahead may be refused.
  */
 #include "check.h"
 
@@ -34,6 +35,13 @@ int main(void)
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < ((rlim_t)8 << 30))
         SKIPF("RLIMIT_AS is %lu MiB: commits then take only what is needed", (unsigned long)(rl.rlim_cur >> 20));
+    int mode = 0;
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    if (f) {
+        if (fscanf(f, "%d", &mode) != 1) mode = 0;
+        fclose(f);
+    }
+    if (mode == 2) SKIPF("strict overcommit: a step ahead may be refused, and commits then take only what is needed");
     static char *blocks[BLOCKS];
     long before = mprotects();
     for (int i = 0; i < BLOCKS; i++) {
