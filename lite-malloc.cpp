@@ -1401,13 +1401,15 @@ inline void set_bump(Superblock *sb, const char *p) {
     if (!carving_head(offset)) sb->body_carved.store(offset - (sb->first - kSbHeader), std::memory_order_relaxed);
 }
 inline bool carved_all(Superblock *sb) { return sb->bump.load(std::memory_order_relaxed) == sb->bump_end; }
-/* Blocks carved so far (handed out at least once, or on the free list). */
-inline uint32_t carved(Superblock *sb) {
-    const char *bump = bump_pointer(sb);
-    return carving_head(sb->bump.load(std::memory_order_relaxed))
-               ? sb->body_capacity + uint32_t((bump - head_start(sb)) / sb->block_size)
-               : uint32_t((bump - blocks_start(sb)) / sb->block_size);
+/* Blocks carved (handed out at least once, or on the free list) when the bump offset is
+ * `bump`: the body's, then the head's.  (Also for the statistics, which read another
+ * thread's superblock racily: no ThreadSanitizer.) */
+__attribute__((no_sanitize("thread"))) inline uint32_t carved_at(Superblock *sb, uint32_t bump) {
+    const char *at = reinterpret_cast<const char *>(sb) + kSbHeader + int32_t(bump);
+    return carving_head(bump) ? sb->body_capacity + uint32_t((at - head_start(sb)) / sb->block_size)
+                              : uint32_t((at - blocks_start(sb)) / sb->block_size);
 }
+inline uint32_t carved(Superblock *sb) { return carved_at(sb, sb->bump.load(std::memory_order_relaxed)); }
 /* Its bump offset, for a superblock another thread may be setting up (statistics,
  * hints): a plain read that ThreadSanitizer leaves alone. */
 __attribute__((no_sanitize("thread"))) inline uint32_t peek_bump(const Superblock *sb) {
@@ -3023,9 +3025,10 @@ bool resident_within(Heap *h, size_t budget) {
             // Below the bump pointer, everything from the header's page (carving the head:
             // everything); above, up to resident_end (set for a reused slot), but no
             // further than tail_trim leaves (huge regions: all, the head too).
-            bool huge = region_is_huge(uintptr_t(sb)), whole = huge || carving_head(sb->bump.load(std::memory_order_relaxed));
+            uint32_t bump = sb->bump.load(std::memory_order_relaxed);
+            bool huge = region_is_huge(uintptr_t(sb)), whole = huge || carving_head(bump);
             size_t used = size_t(bump_pointer(sb) - reinterpret_cast<char *>(slot_of(sb)));
-            size_t kept = huge ? kSbSize : tail_start(sb, sb->bump.load(std::memory_order_relaxed));
+            size_t kept = huge ? kSbSize : tail_start(sb, bump);
             size_t tail = sb->resident_end < kept ? sb->resident_end : kept;
             bytes += whole ? kSbSize : (tail > used ? tail : used) - head_bytes(sb);
         }
@@ -3368,7 +3371,7 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
         for (size_t i = 0; i < slots; i++) {
             Superblock *sb = small_header(a->base + i * kSbSize);
             if (side_of(uintptr_t(sb))->role.load(std::memory_order_relaxed) != kRoleSmall || sb->kind != kSmall ||
-                !sb->block_size)
+                !sb->block_size || sb->size_class >= kNumClasses)
                 continue;
             uintptr_t w = peek(&sb->remote);
             uint32_t offset = peek_bump(sb);
@@ -3376,15 +3379,11 @@ __attribute__((no_sanitize("thread"))) size_t small_in_use(ClassUsage *per_class
             if (w & kEmptied) out = 0;
             else if (w & kDetached) out = long(remote_count(w));
             else {
-                // Carved (as `carved` counts, with plain reads): the body's, then the head's.
-                long bump = long(uintptr_t(sb) + kSbHeader) + int32_t(offset), bs = long(sb->block_size);
-                long head = long(slot_of(sb) + kClasses.first[sb->size_class % kNumClasses]);
-                long cut = carving_head(offset) ? long(sb->body_capacity) + (bump - head) / bs
-                                                : (bump - long(uintptr_t(sb) + sb->first)) / bs;
-                out = cut - long(free_list_length(sb)) - long(remote_count(w));
+                uint32_t cut = carved_at(sb, offset);  // (a superblock being set up: up to its capacity)
+                out = long(cut < sb->capacity ? cut : sb->capacity) - long(free_list_length(sb)) - long(remote_count(w));
             }
             if (out < 0) out = 0;
-            if (per_class && sb->size_class < kNumClasses) per_class[sb->size_class].superblocks++;
+            if (per_class) per_class[sb->size_class].superblocks++;
             count(sb->size_class, out, sb->block_size);
             size_t from = tail_start(sb, offset);
             if (sb->resident_end > from) *tails += sb->resident_end - from;
