@@ -1405,9 +1405,12 @@ inline bool carved_all(Superblock *sb) { return sb->bump.load(std::memory_order_
  * `bump`: the body's, then the head's.  (Also for the statistics, which read another
  * thread's superblock racily: no ThreadSanitizer.) */
 __attribute__((no_sanitize("thread"))) inline uint32_t carved_at(Superblock *sb, uint32_t bump) {
+    // (head_start's and blocks_start's sums written out: a call to them would be instrumented)
     const char *at = reinterpret_cast<const char *>(sb) + kSbHeader + int32_t(bump);
-    return carving_head(bump) ? sb->body_capacity + uint32_t((at - head_start(sb)) / sb->block_size)
-                              : uint32_t((at - blocks_start(sb)) / sb->block_size);
+    return carving_head(bump)
+               ? sb->body_capacity + uint32_t((at - reinterpret_cast<const char *>(slot_of(sb)) -
+                                               kClasses.first[sb->size_class]) / sb->block_size)
+               : uint32_t((at - reinterpret_cast<const char *>(sb) - sb->first) / sb->block_size);
 }
 inline uint32_t carved(Superblock *sb) { return carved_at(sb, sb->bump.load(std::memory_order_relaxed)); }
 /* Its bump offset, for a superblock another thread may be setting up (statistics,
